@@ -1,0 +1,56 @@
+# selectloop — every target works on a fresh clone: it installs what it needs first.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+NODE  ?= node
+CLI   := $(NODE) dist/lib/cli.js
+TAP   := npx --no-install tap
+ARGS  ?=
+
+.PHONY: all install build typecheck test coverage run run-chat bench bench-full bench-micro soak clean
+
+all: build
+
+# npm ci only when node_modules is missing or older than the lock file.
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed
+
+build: install
+	npx --no-install tsc -p tsconfig.json
+
+typecheck: install
+	npx --no-install tsc -p tsconfig.json --noEmit
+
+# Typecheck + build, then every tap test; the last line is "N passed, N failed".
+# Coverage of reactor/ is enforced (see .taprc and test/coverage-map.mjs).
+test: build
+	$(TAP) --reporter=tap $(ARGS) | $(NODE) scripts/tap-summary.mjs
+
+# Coverage of everything (reactor, lib, bench), as a text report; not enforced.
+coverage: build
+	$(TAP) --reporter=tap --coverage-map=scripts/coverage-all.mjs --allow-incomplete-coverage \
+	  --coverage-report=text $(ARGS) | $(NODE) scripts/tap-summary.mjs
+
+# The echo server on 127.0.0.1:8080 (ARGS="--model net --port 9000" to change).
+run: build
+	$(CLI) echo $(ARGS)
+
+run-chat: build
+	$(CLI) chat $(ARGS)
+
+bench: build
+	$(CLI) bench $(ARGS)
+
+bench-full: build
+	$(CLI) bench --full $(ARGS)
+
+bench-micro: build
+	$(NODE) dist/bench/micro/index.js $(ARGS)
+
+soak: build
+	$(CLI) soak $(ARGS)
+
+clean:
+	rm -rf dist coverage .tap

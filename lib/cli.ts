@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// selectloop's command-line entry point: `selectloop <command> [options]`.
+// Each command lives in its own module and is loaded only when asked for, so that
+// `selectloop echo` does not pay for loading the benchmark harness.
+import { UsageError, reportFatal } from './cli-support.js'
+
+type CommandModule = { run(argv: string[]): Promise<void> }
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('./echo/command.js') },
+}
+
+const USAGE = `usage: selectloop <command> [options]
+
+commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
+  .join('\n')}
+
+Run 'selectloop <command> --help' for a command's options.`
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  const command = COMMANDS[name]
+  if (!command) throw new UsageError(`unknown command '${name}'\n\n${USAGE}`)
+  const mod = await command.load()
+  await mod.run(rest)
+}
+
+main(process.argv.slice(2)).catch(reportFatal)

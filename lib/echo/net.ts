@@ -1,0 +1,45 @@
+// The `net` model: idiomatic Node, the baseline the reactor is measured against.
+// Each connection pipes into itself: stream backpressure pauses reading while the peer
+// is not reading its echoes, and with allowHalfOpen the echo of everything sent before
+// the client's FIN is finished before our own FIN goes out.
+import net from 'node:net'
+import { log, type RunningServer } from '../cli-support.js'
+import type { EchoOptions } from './options.js'
+
+export async function startNetEcho(options: EchoOptions): Promise<RunningServer> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {
+    sockets.add(socket)
+    if (options.verbose) log(`connect ${socket.remoteAddress}:${socket.remotePort} (${sockets.size} active)`)
+    socket.on('error', () => socket.destroy())
+    socket.on('close', () => {
+      sockets.delete(socket)
+      if (options.verbose) log(`disconnect ${socket.remoteAddress}:${socket.remotePort} (${sockets.size} active)`)
+    })
+    socket.pipe(socket)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  server.on('error', err => log(`accept error: ${err.message}`))
+  const address = server.address() as net.AddressInfo
+  let resolveDone!: () => void
+  const done = new Promise<void>(r => (resolveDone = r))
+  return {
+    host: address.address,
+    port: address.port,
+    done,
+    async stop() {
+      // Stop accepting; let every connection finish what it was echoing, then close it.
+      server.close(() => resolveDone())
+      for (const s of sockets) s.end()
+      const linger = setTimeout(() => sockets.forEach(s => s.destroy()), options.shutdownGraceMs)
+      await done
+      clearTimeout(linger)
+    },
+  }
+}

@@ -1,0 +1,24 @@
+// The echo server's options, shared by every model.
+export const ECHO_MODELS = ['selector', 'threads', 'net'] as const
+export type EchoModel = (typeof ECHO_MODELS)[number]
+
+export interface EchoOptions {
+  host: string
+  port: number
+  backlog: number
+  /** Log connects and disconnects (with the active count) on stderr. */
+  verbose: boolean
+  /** Print each select round and dispatch (selector model), thread starts and exits (threads). */
+  trace: boolean
+  /** How long a graceful stop waits for connections to finish before closing them. */
+  shutdownGraceMs: number
+}
+
+export const ECHO_DEFAULTS: EchoOptions = {
+  host: '127.0.0.1',
+  port: 8080,
+  backlog: 511,
+  verbose: true,
+  trace: false,
+  shutdownGraceMs: 2000,
+}

@@ -1,0 +1,2 @@
+// tap coverage map for `make coverage`: measure everything a test loads.
+export default () => []
