@@ -1,17 +1,28 @@
-// `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--trace] [--quiet]`
-import { parseChoice, parseCommandArgs, parsePort, serveUntilSignalled, type RunningServer } from '../cli-support.js'
+// `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-threads N] [--pool N] [--trace] [--quiet]`
+import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parsePort, serveUntilSignalled, type RunningServer } from '../cli-support.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 
-const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT] [--trace] [--quiet]
+/** Well below the ~1,800 threads at which the process aborts on these machines. */
+const MAX_THREADS_LIMIT = 1500
 
-  --model   concurrency model (default selector)
-  --host    address to bind (default ${ECHO_DEFAULTS.host})
-  --port    port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
-  --trace   print each select round and dispatch (selector), thread starts and exits (threads)
-  --quiet   do not log connects and disconnects`
+const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
+                      [--max-threads N] [--pool N] [--trace] [--quiet]
+
+  --model        concurrency model (default selector)
+  --host         address to bind (default ${ECHO_DEFAULTS.host})
+  --port         port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
+  --max-threads  threads model: live threads at most (default ${ECHO_DEFAULTS.maxThreads}, limit ${MAX_THREADS_LIMIT});
+                 a client beyond it is told "server busy" and closed
+  --pool         threads model: threads started up front and kept parked for reuse
+                 (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
+  --trace        print each select round and dispatch (selector), thread starts and exits (threads)
+  --quiet        do not log connects and disconnects`
+
 
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
   switch (model) {
+    case 'threads':
+      return (await import('./threads.js')).startThreadsEcho(options)
     case 'net':
       return (await import('./net.js')).startNetEcho(options)
     default:
@@ -26,6 +37,8 @@ export async function run(argv: string[]): Promise<void> {
       model: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'max-threads': { type: 'string' },
+      pool: { type: 'string' },
       trace: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
@@ -40,7 +53,10 @@ export async function run(argv: string[]): Promise<void> {
     port: parsePort(v.port, ECHO_DEFAULTS.port),
     trace: Boolean(v.trace),
     verbose: !v.quiet,
+    maxThreads: v['max-threads'] === undefined ? ECHO_DEFAULTS.maxThreads : parseIntegerOption('--max-threads', v['max-threads'], 1, MAX_THREADS_LIMIT),
+    pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
   }
+  if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
   const server = await startEcho(model, options)
   await serveUntilSignalled(server)
 }
