@@ -13,7 +13,7 @@ const DEADLINE_MS = 20_000
 
 /** Runs a ring job on a real thread; resolves with its messages once it exits (fails after a deadline). */
 function runJob(job: RingJob, onMessage?: (m: Record<string, unknown>) => void): { done: Promise<Array<Record<string, unknown>>>; worker: Worker } {
-  const worker = new Worker(WORKER, { workerData: job })
+  const worker = new Worker(WORKER, { workerData: job, execArgv: [] })
   const messages: Array<Record<string, unknown>> = []
   worker.on('message', m => {
     messages.push(m)
