@@ -1,26 +1,40 @@
-// `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-threads N] [--pool N] [--trace] [--quiet]`
-import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parsePort, serveUntilSignalled, type RunningServer } from '../cli-support.js'
+// `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
+//                  [--max-threads N] [--pool N] [--trace] [--quiet]`
+import {
+  UsageError,
+  parseChoice,
+  parseCommandArgs,
+  parseIntegerOption,
+  parseNumberOption,
+  parsePort,
+  serveUntilSignalled,
+  type RunningServer,
+} from '../cli-support.js'
+import { capConnections } from '../fd-limit.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 
 /** Well below the ~1,800 threads at which the process aborts on these machines. */
 const MAX_THREADS_LIMIT = 1500
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
-                      [--max-threads N] [--pool N] [--trace] [--quiet]
+                       [--max-conns N] [--idle-timeout S] [--max-threads N] [--pool N] [--trace] [--quiet]
 
-  --model        concurrency model (default selector)
-  --host         address to bind (default ${ECHO_DEFAULTS.host})
-  --port         port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
-  --max-threads  threads model: live threads at most (default ${ECHO_DEFAULTS.maxThreads}, limit ${MAX_THREADS_LIMIT});
-                 a client beyond it is told "server busy" and closed
-  --pool         threads model: threads started up front and kept parked for reuse
-                 (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
-  --trace        print each select round and dispatch (selector), thread starts and exits (threads)
-  --quiet        do not log connects and disconnects`
-
+  --model         concurrency model (default selector)
+  --host          address to bind (default ${ECHO_DEFAULTS.host})
+  --port          port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
+  --max-conns     connections served at once; more are refused and logged (default ${ECHO_DEFAULTS.maxConnections})
+  --idle-timeout  close a connection silent for S seconds (default off)
+  --max-threads   threads model: live threads at most (default ${ECHO_DEFAULTS.maxThreads}, limit ${MAX_THREADS_LIMIT});
+                  a client beyond it is told "server busy" and closed
+  --pool          threads model: threads started up front and kept parked for reuse
+                  (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
+  --trace         print each select round and dispatch (selector), thread starts and exits (threads)
+  --quiet         do not log connects and disconnects`
 
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
   switch (model) {
+    case 'selector':
+      return (await import('./selector.js')).startSelectorEcho(options)
     case 'threads':
       return (await import('./threads.js')).startThreadsEcho(options)
     case 'net':
@@ -41,6 +55,8 @@ export async function run(argv: string[]): Promise<void> {
       pool: { type: 'string' },
       trace: { type: 'boolean' },
       quiet: { type: 'boolean' },
+      'max-conns': { type: 'string' },
+      'idle-timeout': { type: 'string' },
     },
     USAGE,
   )
@@ -53,6 +69,11 @@ export async function run(argv: string[]): Promise<void> {
     port: parsePort(v.port, ECHO_DEFAULTS.port),
     trace: Boolean(v.trace),
     verbose: !v.quiet,
+    maxConnections: capConnections(
+      v['max-conns'] === undefined ? undefined : parseIntegerOption('--max-conns', v['max-conns'], 1, 1_000_000),
+      ECHO_DEFAULTS.maxConnections,
+    ),
+    idleTimeoutMs: v['idle-timeout'] === undefined ? 0 : parseNumberOption('--idle-timeout', v['idle-timeout'], 0, 86_400) * 1000,
     maxThreads: v['max-threads'] === undefined ? ECHO_DEFAULTS.maxThreads : parseIntegerOption('--max-threads', v['max-threads'], 1, MAX_THREADS_LIMIT),
     pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
   }

@@ -16,6 +16,10 @@ export interface EchoOptions {
   pool: number
   /** How long a graceful stop waits for connections to finish before closing them. */
   shutdownGraceMs: number
+  /** Connections served at once; more are refused (closed at once, logged). */
+  maxConnections: number
+  /** Close a connection that has sent nothing for this long; 0 = never. */
+  idleTimeoutMs: number
 }
 
 export const ECHO_DEFAULTS: EchoOptions = {
@@ -25,6 +29,8 @@ export const ECHO_DEFAULTS: EchoOptions = {
   verbose: true,
   trace: false,
   shutdownGraceMs: 2000,
+  maxConnections: 20_000,
+  idleTimeoutMs: 0,
   // ~8 MB per thread and a process abort near 1,800 threads: 256 leaves a wide margin, fits the
   // 200-client tests, and on a 2-core machine more runnable threads only add context switches.
   maxThreads: 256,
