@@ -2,7 +2,7 @@
 // and owns the sockets; lib/threads/host.ts moves the bytes to and from each connection's thread,
 // which runs threads-handler.ts.
 import net from 'node:net'
-import { log, type RunningServer } from '../cli-support.js'
+import { RateLimitedLog, type RunningServer } from '../cli-support.js'
 import { builtSibling } from '../threads/built.js'
 import { ThreadHost } from '../threads/host.js'
 import type { EchoOptions } from './options.js'
@@ -12,6 +12,8 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     handler: builtSibling(import.meta.url, './threads-handler.js'),
     maxThreads: options.maxThreads,
     pool: options.pool,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
     trace: options.trace,
     verbose: options.verbose,
   })
@@ -24,7 +26,8 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
       resolve()
     })
   })
-  server.on('error', err => log(`accept error: ${err.message}`))
+  const acceptErrors = new RateLimitedLog()
+  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
   const address = server.address() as net.AddressInfo
   let resolveDone!: () => void
   const done = new Promise<void>(r => (resolveDone = r))

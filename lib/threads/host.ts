@@ -31,7 +31,8 @@
 //   server keeps running. The cap counts every live thread, parked and exiting ones included.
 import type net from 'node:net'
 import { Worker } from 'node:worker_threads'
-import { log as defaultLog } from '../cli-support.js'
+import { RateLimitedLog, log } from '../cli-support.js'
+import { FD_RESERVE, readFdLimit } from '../fd-limit.js'
 import { builtSibling } from './built.js'
 import type { HostMessage, Outcome, ServeMessage, ThreadBoot, ThreadMessage } from './handler.js'
 import { FLAG_CLOSED, FLAG_EOF, FLAG_RESET, ResetReason, type Ring } from './ring.js'
@@ -42,8 +43,12 @@ export interface ThreadHostOptions {
   handler: URL
   /** Given to every thread (ThreadInit.shared); put SharedArrayBuffers here for shared state. */
   shared?: unknown
-  /** Live threads at most; beyond it new clients are refused. */
+  /** Live threads at most; beyond it new clients are told so and closed. Lowered to fit `ulimit -n`. */
   maxThreads: number
+  /** Connections at most (default: no cap but the threads'); beyond it clients are closed at once. */
+  maxConnections?: number
+  /** Close a connection whose client has sent nothing for this long (0 or absent: never). */
+  idleTimeoutMs?: number
   /** Threads started up front, and finished threads kept parked for reuse (at most this many). */
   pool: number
   /** Bytes in each ring (a power of two). */
@@ -52,7 +57,6 @@ export interface ThreadHostOptions {
   trace: boolean
   /** Log connects and disconnects. */
   verbose: boolean
-  log?: (line: string) => void
 }
 
 /**
@@ -65,8 +69,8 @@ export const DEFAULT_RING_BYTES = 256 * 1024
 /** After our FIN, how long a finished connection may wait for the client's before it is dropped. */
 const LINGER_MS = 10_000
 
-/** Refusals are logged at most once per this period (a flood costs one line a second). */
-const REFUSAL_LOG_MS = 1000
+/** Descriptors a connection costs: its socket, plus its thread's event loop (epoll, eventfds). */
+export const FDS_PER_THREAD = 5
 
 /** The worker entry, as plain .js even when this module runs from its .ts source. */
 const WORKER_URL = builtSibling(import.meta.url, './worker.js')
@@ -352,9 +356,11 @@ class HostConnection {
 export class ThreadHost {
   readonly maxThreads: number
   readonly pool: number
+  readonly maxConnections: number
+  readonly idleTimeoutMs: number
   readonly verbose: boolean
   readonly trace: boolean
-  readonly log: (line: string) => void
+  readonly log = log
   readonly slots: SlotTable
   stopping = false
 
@@ -364,20 +370,20 @@ export class ThreadHost {
   private readonly conns = new Set<HostConnection>()
   private readonly freeSlots: number[] = []
   private nextConnId = 1
-  private refusedSinceLog = 0
-  private lastRefusal = ''
-  private refusalTimer: NodeJS.Timeout | null = null
+  private readonly refusals = new RateLimitedLog()
+  private readonly threadFailures = new RateLimitedLog()
   private idleWaiters: Array<() => void> = []
 
   constructor(options: ThreadHostOptions) {
-    this.maxThreads = options.maxThreads
-    this.pool = Math.min(options.pool, options.maxThreads)
+    this.maxThreads = fitThreadCap(options.maxThreads)
+    this.pool = Math.min(options.pool, this.maxThreads)
+    this.maxConnections = options.maxConnections ?? Infinity
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 0
     this.verbose = options.verbose
     this.trace = options.trace
-    this.log = options.log ?? defaultLog
     // Twice the threads: a connection whose handler has finished keeps its rings (not its thread)
     // until its socket has flushed and closed.
-    const slotCount = options.maxThreads * 2
+    const slotCount = this.maxThreads * 2
     this.slots = SlotTable.create(slotCount, options.ringBytes ?? DEFAULT_RING_BYTES)
     for (let i = slotCount - 1; i >= 0; i--) this.freeSlots.push(i)
     this.boot = { handlerUrl: options.handler.href, slots: this.slots.sab, shared: options.shared }
@@ -411,8 +417,14 @@ export class ThreadHost {
       socket.destroy()
       return false
     }
+    if (this.conns.size >= this.maxConnections) {
+      // The other models' --max-conns behaviour: closed at once, logged.
+      this.refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: connection limit (${this.maxConnections}) reached`)
+      socket.destroy()
+      return false
+    }
     const slot = this.freeSlots.pop()
-    if (slot === undefined) return this.refuse(socket, `connection limit (${this.slots.slotCount}) reached`)
+    if (slot === undefined) return this.refuse(socket, `all ${this.slots.slotCount} connection slots in use`)
     const thread = this.parked.pop() ?? (this.threads.size < this.maxThreads ? this.spawn() : null)
     if (!thread) {
       this.freeSlots.push(slot)
@@ -424,6 +436,7 @@ export class ThreadHost {
     outbound.reset()
     const conn = new HostConnection(this, this.nextConnId++, slot, socket, inbound, outbound)
     this.conns.add(conn)
+    if (this.idleTimeoutMs > 0) socket.setTimeout(this.idleTimeoutMs, () => socket.destroy())
     if (this.verbose) this.log(`connect ${conn.remote} (${this.conns.size} active)`)
     conn.start()
     this.assign(thread, conn)
@@ -452,7 +465,7 @@ export class ThreadHost {
     const t = new ThreadRecord(worker)
     this.threads.add(t)
     worker.on('message', (m: ThreadMessage) => this.onThreadMessage(t, m))
-    worker.on('error', err => this.log(`thread ${t.id}: ${err.stack ?? err.message}`))
+    worker.on('error', err => this.onThreadError(t, err))
     worker.on('exit', code => this.onThreadExit(t, code))
     return t
   }
@@ -524,6 +537,12 @@ export class ThreadHost {
     else void t.worker.terminate()
   }
 
+  private onThreadError(t: ThreadRecord, err: Error & { code?: string }): void {
+    // A thread that cannot start (EMFILE, out of memory) is one line, rate-limited; a crash gets its stack.
+    if (err.code === 'ERR_WORKER_INIT_FAILED') this.threadFailures.log(`thread ${t.id} failed to start: ${err.message}`)
+    else this.log(`thread ${t.id}: ${err.stack ?? err.message}`)
+  }
+
   private onThreadExit(t: ThreadRecord, code: number): void {
     const state = t.state
     this.threads.delete(t)
@@ -534,7 +553,7 @@ export class ThreadHost {
       // It died under its connection (a crash, or terminated at shutdown): that connection is lost.
       const conn = t.conn
       t.conn = null
-      if (state !== 'EXITING') this.log(`thread ${t.id} died while serving ${conn.remote}: connection reset`)
+      if (state !== 'EXITING') this.threadFailures.log(`thread ${t.id} ended while serving ${conn.remote}: connection reset`)
       conn.abortRings(ResetReason.HANDLER_GONE)
       conn.socket.resetAndDestroy()
       conn.threadDone()
@@ -559,28 +578,14 @@ export class ThreadHost {
     this.checkIdle()
   }
 
+  /** Tells the client why (one line), closes, and logs it (rate-limited: a flood costs a line a second). */
   private refuse(socket: net.Socket, why: string): false {
     socket.on('error', () => socket.destroy())
     socket.end(`server busy: ${why}\n`)
     socket.resume() // drop whatever it sends
     setTimeout(() => socket.destroy(), LINGER_MS).unref()
-    this.refusedSinceLog++
-    this.lastRefusal = `refused ${socket.remoteAddress}:${socket.remotePort}: ${why}`
-    if (!this.refusalTimer) {
-      this.flushRefusals()
-      // Further refusals within the period are counted and reported together, once.
-      this.refusalTimer = setTimeout(() => {
-        this.refusalTimer = null
-        if (this.refusedSinceLog > 0) this.flushRefusals()
-      }, REFUSAL_LOG_MS).unref()
-    }
+    this.refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: ${why}`)
     return false
-  }
-
-  private flushRefusals(): void {
-    const n = this.refusedSinceLog
-    this.log(n > 1 ? `${this.lastRefusal} (${n} refused in the last second)` : this.lastRefusal)
-    this.refusedSinceLog = 0
   }
 
   private checkIdle(): void {
@@ -598,4 +603,17 @@ export class ThreadHost {
       })
     })
   }
+}
+
+/**
+ * The thread cap that fits the descriptor limit: each connection holds its socket and its thread
+ * holds ~4 descriptors of its own, so `ulimit -n 64` allows a handful of threads, not 256. Says so
+ * when it lowers the cap.
+ */
+export function fitThreadCap(requested: number, limit = readFdLimit()): number {
+  if (limit === null) return requested
+  const room = Math.max(1, Math.floor((limit - FD_RESERVE) / FDS_PER_THREAD))
+  if (requested <= room) return requested
+  log(`thread cap lowered from ${requested} to ${room}: the file-descriptor limit is ${limit} (ulimit -n), ~${FDS_PER_THREAD} per connection-thread`)
+  return room
 }
