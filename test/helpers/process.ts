@@ -19,6 +19,18 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>
 }
 
+/**
+ * A `threads`-model server runs without tap's preloads. tap puts `--import=@tapjs/processinfo...`
+ * in NODE_OPTIONS (and re-adds it to every child it sees spawned), and Node runs such preloads in
+ * every worker thread too — each with its own loader-hooks thread: a connection-thread then starts
+ * in ~150 ms instead of ~30, and 200 concurrent clients cost half a minute of start-up. `env -u`
+ * drops them just before node starts. (Those servers' coverage is not collected.)
+ */
+function preloadFree(args: string[]): string[] {
+  const i = args.indexOf('--model')
+  return i >= 0 && args[i + 1] === 'threads' ? ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'] : []
+}
+
 /** Spawns `node dist/lib/cli.js ...args` and resolves once it prints `listening on H:P`. */
 export async function startServer(
   args: string[],
@@ -30,7 +42,7 @@ export async function startServer(
     wrapper?: string[]
   } = {},
 ): Promise<ServerProcess> {
-  const command = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args]
+  const command = [...(opts.wrapper ?? []), ...preloadFree(args), process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args]
   const child = spawn(command[0], command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
