@@ -43,6 +43,8 @@ export const ResetReason = {
 } as const
 export type ResetReason = (typeof ResetReason)[keyof typeof ResetReason]
 
+const EMPTY = Buffer.alloc(0)
+
 /** A wait outcome from Atomics.waitAsync, when it had to wait. */
 type AsyncWait = { async: true; value: Promise<'ok' | 'timed-out'> }
 
@@ -153,12 +155,13 @@ export class Ring {
    * long (it stops at the wrap-around). The bytes stay reserved until `consume()`: the host hands
    * such views straight to socket.write and consumes them when the write completes (no copy).
    */
-  peek(skip: number, max: number): Uint8Array {
+  peek(skip: number, max: number): Buffer {
     const tail = Atomics.load(this.ctl, TAIL)
     const avail = ((Atomics.load(this.ctl, HEAD) - tail) | 0) - skip
     const at = (tail + skip) & this.mask
     const n = Math.min(avail, max, this.capacity - at)
-    return n > 0 ? new Uint8Array(this.sab, this.dataOffset + at, n) : new Uint8Array(0)
+    // A Buffer (not a bare Uint8Array) so that socket.write takes it as is, without re-wrapping.
+    return n > 0 ? Buffer.from(this.sab, this.dataOffset + at, n) : EMPTY
   }
 
   /** Frees `n` bytes at the read position and wakes the producer if it waits for that space. */
