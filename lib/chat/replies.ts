@@ -3,7 +3,7 @@
 import { USER_HELP } from './commands.js'
 
 export const replies = {
-  welcome: (name: string, count: number) => `welcome ${name}, ${count} here now (${USER_HELP})`,
+  welcome: (name: string, count: number) => `welcome ${name}, ${count} here now; ${USER_HELP}`,
   nameRefused: (reason: string) => `name refused: ${reason}; try another name`,
   joined: (name: string) => `${name} joined`,
   left: (name: string) => `${name} left`,
