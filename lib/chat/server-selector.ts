@@ -18,9 +18,12 @@ import { MessageFramer } from './framing.js'
 import type { ChatOptions } from './options.js'
 import { ChatRoom, SessionState, type RoomIO } from './room.js'
 
-/** Reads per readiness event: a burst is batched, other connections still get their turn. */
-const READS_PER_EVENT = 4
-const RECV_SIZE = 64 * 1024
+/**
+ * One read of at most RECV_SIZE per connection per round: fair to everyone, and it bounds what
+ * one round can queue for a recipient (connections × RECV_SIZE) before the queue is flushed.
+ */
+const READS_PER_EVENT = 1
+const RECV_SIZE = 16 * 1024
 /** Small queued lines are merged into sends of up to this size. */
 const COALESCE_BYTES = 64 * 1024
 
@@ -91,18 +94,32 @@ class ChatConnection {
     }
   }
 
-  /** Queues one line for this client (RoomIO.deliver); written at the end of the round. */
+  /**
+   * Queues one line for this client (RoomIO.deliver). Written at the end of the round, or at
+   * once when much has piled up this round, so that the socket takes what it can before the
+   * queue is judged.
+   */
   enqueue(line: Buffer): void {
     if (this.gone || this.failure !== null) return
     this.out.push(line)
     this.outBytes += line.length
-    const max = this.server.options.maxOutbuf
-    if (this.outBytes > max) {
-      const who = this.server.room.session(this.id)?.name ?? this.peer
-      log(`dropping ${who} (${this.peer}): not reading, ${this.outBytes} bytes queued for it (max ${max})`)
-      this.fail('dropped: not reading')
+    if (this.outBytes >= COALESCE_BYTES) {
+      this.flush()
+      this.checkOverflow()
     }
     this.server.touch(this)
+  }
+
+  /**
+   * After a flush: more than maxOutbuf still queued means the socket's own buffers (Node's and
+   * the kernel's) are full too: the client is not reading. It is dropped, never buffered for.
+   */
+  private checkOverflow(): void {
+    const max = this.server.options.maxOutbuf
+    if (this.failure !== null || this.outBytes <= max) return
+    const who = this.server.room.session(this.id)?.name ?? this.peer
+    log(`dropping ${who} (${this.peer}): not reading, ${this.outBytes} bytes queued for it (max ${max})`)
+    this.fail('dropped: not reading')
   }
 
   /** Sends what is queued, as much as the connection accepts (partial writes are real). */
@@ -142,7 +159,10 @@ class ChatConnection {
    */
   settle(): void {
     if (this.gone) return
-    if (this.failure === null && this.outBytes > 0) this.flush()
+    if (this.failure === null && this.outBytes > 0) {
+      this.flush()
+      this.checkOverflow()
+    }
     if (this.failure !== null) return this.server.remove(this, this.failure, true)
     const state = this.state
     if (state === SessionState.CLOSING && this.outBytes === 0) return this.server.remove(this, 'closed', false)
