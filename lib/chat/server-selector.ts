@@ -185,6 +185,8 @@ export class SelectorChatServer {
   private consoleReader: StreamReader | null = null
   private readonly consoleFramer: MessageFramer
   private stopping = false
+  /** The operator's stdout was closed (EPIPE): the chat goes on without showing it. */
+  private stdoutGone = false
 
   constructor(
     readonly listener: Listener,
@@ -197,9 +199,12 @@ export class SelectorChatServer {
         const c = this.conns.get(id)
         if (c) this.touch(c)
       },
-      console: line => void process.stdout.write(line + '\n'),
+      console: line => {
+        if (!this.stdoutGone) process.stdout.write(line + '\n')
+      },
       log,
     }
+    process.stdout.once('error', () => (this.stdoutGone = true))
     this.room = new ChatRoom(io, options)
     this.consoleFramer = new MessageFramer('line', options.maxLine)
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
