@@ -26,9 +26,17 @@ export interface ServerProcess extends CliProcess {
   port: number
 }
 
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv
+  nodeArgs?: string[]
+  /** A command the node invocation is appended to, e.g. ['bash', '-c', 'ulimit -n 64 && exec "$@"', 'bash']. */
+  wrapper?: string[]
+}
+
 /** Spawns `node dist/lib/cli.js ...args` with piped stdin/stdout/stderr (a server, a client). */
-export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): CliProcess {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
+export function spawnCli(args: string[], opts: SpawnOptions = {}): CliProcess {
+  const command = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args]
+  const child = spawn(command[0], command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   })
@@ -78,7 +86,7 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; nodeAr
 /** Spawns `node dist/lib/cli.js ...args` and resolves once it prints `listening on H:P`. */
 export async function startServer(
   args: string[],
-  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  opts: SpawnOptions & { timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
   const proc = spawnCli(args, opts)
   const line = await proc.waitForOutput(/listening on (\S+):(\d+)\n/, opts.timeoutMs ?? 15_000).catch(err => {
