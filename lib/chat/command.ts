@@ -9,6 +9,7 @@ import {
   serveUntilSignalled,
   type RunningServer,
 } from '../cli-support.js'
+import { capConnections } from '../fd-limit.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
 
 const D = CHAT_DEFAULTS
@@ -70,7 +71,11 @@ export async function run(argv: string[]): Promise<void> {
     host: v.host ?? D.host,
     port: parsePort(v.port, D.port),
     framing: parseChoice('--framing', v.framing, FRAMINGS, D.framing),
-    maxClients: int('--max-clients', v['max-clients'], D.maxClients, 1, 100_000),
+    // Lowered (with a log line) when the file-descriptor limit would be reached first.
+    maxClients: capConnections(
+      v['max-clients'] === undefined ? undefined : parseIntegerOption('--max-clients', v['max-clients'], 1, 1_000_000),
+      D.maxClients,
+    ),
     maxLine: int('--max-line', v['max-line'], D.maxLine, 16, 16 * 1024 * 1024),
     maxName: int('--max-name', v['max-name'], D.maxName, 1, 1024),
     maxOutbuf: int('--max-outbuf', v['max-outbuf'], D.maxOutbuf, 1024, 1024 * 1024 * 1024),

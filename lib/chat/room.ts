@@ -80,13 +80,13 @@ export class ChatRoom {
     return this.sessions.get(id)
   }
 
-  /** A new connection. Past maxClients it is told the server is full and hung up (false). */
+  /** A new connection. Past maxClients it is told the server is full and hung up (returns false). */
   open(id: number, peer: string): boolean {
     const full = this.sessions.size >= this.limits.maxClients
     const session: Session = { id, peer, state: full ? SessionState.CLOSING : SessionState.AWAITING_NAME, name: null }
     this.sessions.set(id, session)
     if (full) {
-      this.io.log(`refused ${peer}: server full (${this.limits.maxClients} clients)`)
+      // Not logged here: a flood of refusals is the model's to log, rate-limited.
       this.io.deliver(id, line(replies.full(this.limits.maxClients)))
       this.io.hangUp(id)
       return false

@@ -13,7 +13,7 @@
 // the end of the round (callLater(0)) writes each recipient's queue with as few sends as it can,
 // applies interest changes, and tears down connections that failed or overflowed meanwhile.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader } from '../../reactor/index.js'
-import { log, type RunningServer } from '../cli-support.js'
+import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
 import { MessageFramer } from './framing.js'
 import type { ChatOptions } from './options.js'
 import { ChatRoom, SessionState, type RoomIO } from './room.js'
@@ -185,6 +185,8 @@ export class SelectorChatServer {
   private consoleReader: StreamReader | null = null
   private readonly consoleFramer: MessageFramer
   private stopping = false
+  /** A connection flood past --max-clients must not become a flood of log lines. */
+  private readonly refusals = new RateLimitedLog()
   /** The operator's stdout was closed (EPIPE): the chat goes on without showing it. */
   private stdoutGone = false
 
@@ -229,7 +231,9 @@ export class SelectorChatServer {
       const c = new ChatConnection(this.nextId++, conn, this)
       this.conns.set(c.id, c)
       this.loop.register(conn, EVENT_READ, c.onEvent)
-      this.room.open(c.id, c.peer)
+      if (!this.room.open(c.id, c.peer)) {
+        this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
+      }
     }
   }
 
