@@ -22,7 +22,6 @@ import { ChatRoom, SessionState, type RoomIO } from './room.js'
  * One read of at most RECV_SIZE per connection per round: fair to everyone, and it bounds what
  * one round can queue for a recipient (connections × RECV_SIZE) before the queue is flushed.
  */
-const READS_PER_EVENT = 1
 const RECV_SIZE = 16 * 1024
 /** Small queued lines are merged into sends of up to this size. */
 const COALESCE_BYTES = 64 * 1024
@@ -66,32 +65,28 @@ class ChatConnection {
     this.server.touch(this)
   }
 
+  /** One read per readiness event (level-triggered: more data means another event next round). */
   private read(): void {
     const room = this.server.room
-    for (let i = 0; i < READS_PER_EVENT && this.failure === null; i++) {
-      let data: Buffer | null
-      try {
-        data = this.conn.recv(RECV_SIZE)
-      } catch (err) {
-        this.fail(describeSocketError(err))
-        return
-      }
-      if (data === null) return
-      if (data.length === 0) {
-        for (const message of this.framer.end()) room.receive(this.id, message)
-        room.closed(this.id, 'end of input')
-        return
-      }
-      const { messages, tooLong } = this.framer.push(data)
-      for (const message of messages) {
-        room.receive(this.id, message)
-        if (this.state === SessionState.CLOSING) return
-      }
-      if (tooLong) {
-        room.tooLong(this.id)
-        return
-      }
+    let data: Buffer | null
+    try {
+      data = this.conn.recv(RECV_SIZE)
+    } catch (err) {
+      this.fail(describeSocketError(err))
+      return
     }
+    if (data === null) return
+    if (data.length === 0) {
+      for (const message of this.framer.end()) room.receive(this.id, message)
+      room.closed(this.id, 'end of input')
+      return
+    }
+    const { messages, tooLong } = this.framer.push(data)
+    for (const message of messages) {
+      room.receive(this.id, message)
+      if (this.state === SessionState.CLOSING) return
+    }
+    if (tooLong) room.tooLong(this.id)
   }
 
   /**
@@ -187,6 +182,7 @@ export class SelectorChatServer {
   private stopping = false
   /** A connection flood past --max-clients must not become a flood of log lines. */
   private readonly refusals = new RateLimitedLog()
+  private readonly acceptErrors = new RateLimitedLog()
   /** The operator's stdout was closed (EPIPE): the chat goes on without showing it. */
   private stdoutGone = false
 
@@ -201,9 +197,7 @@ export class SelectorChatServer {
         const c = this.conns.get(id)
         if (c) this.touch(c)
       },
-      console: line => {
-        if (!this.stdoutGone) process.stdout.write(line + '\n')
-      },
+      console: line => this.toOperator(line),
       log,
     }
     process.stdout.once('error', () => (this.stdoutGone = true))
@@ -224,7 +218,7 @@ export class SelectorChatServer {
       try {
         conn = listener.accept()
       } catch (err) {
-        log(`accept failed: ${describeSocketError(err)}`)
+        this.acceptErrors.log(`accept failed: ${describeSocketError(err)}`)
         return
       }
       if (!conn) return
@@ -254,11 +248,15 @@ export class SelectorChatServer {
       const { messages, tooLong } = this.consoleFramer.push(data)
       for (const line of messages) this.room.operator(line)
       if (tooLong) {
-        process.stdout.write(`line too long (over ${this.options.maxLine} bytes); console closed\n`)
+        this.toOperator(`line too long (over ${this.options.maxLine} bytes); console closed`)
         this.closeConsole()
       }
     }
     this.scheduleSettle()
+  }
+
+  private toOperator(line: string): void {
+    if (!this.stdoutGone) process.stdout.write(line + '\n')
   }
 
   private closeConsole(): void {
