@@ -1,7 +1,7 @@
 // The chat protocol's behaviour suite, run against every concurrency model as a real process,
 // through real sockets: netcat-style line clients and Python-seed-style chunk clients.
 import t, { type Test } from 'tap'
-import { startServer, type ServerProcess } from './helpers/process.js'
+import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
 import { connect } from './helpers/net.js'
 import { connectChat, joinChat, rssOf, sleep, type ChatClient } from './helpers/chat.js'
 
@@ -320,6 +320,15 @@ for (const model of MODELS) {
       const d = await joinChat(s.port, 'd')
       closing(t, d)
       await a.next(/^d joined$/)
+    })
+
+    t.test('a port in use and bad options: one clear line each', async t => {
+      const busy = spawnCli(['chat', '--model', model, '--port', String(port)])
+      t.equal(await busy.exited, 1)
+      t.match(busy.stderr(), /^selectloop: address already in use \(127\.0\.0\.1:\d+\)\n$/)
+      const bad = spawnCli(['chat', '--model', model, '--max-name', '0'])
+      t.equal(await bad.exited, 2)
+      t.match(bad.stderr(), /^selectloop: --max-name must be between 1 and 1024, got 0\n/)
     })
 
     t.test('SIGTERM: everyone is told the server is closing, then it exits 0', async t => {
