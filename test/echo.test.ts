@@ -6,7 +6,7 @@ import { startServer, type ServerProcess } from './helpers/process.js'
 import { Collector, connect, patternBytes } from './helpers/net.js'
 import { rssBytes } from './helpers/proc-stats.js'
 
-const MODELS = ['selector', 'net']
+const MODELS = ['selector', 'threads', 'net']
 
 /** Sends `payload` (in pieces, with backpressure), then half-closes; resolves with all echoed bytes. */
 async function echoRoundTrip(port: number, payload: Buffer, timeoutMs = 30_000): Promise<Buffer> {
