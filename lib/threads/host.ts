@@ -53,6 +53,8 @@ export interface ThreadHostOptions {
   pool: number
   /** Bytes in each ring (a power of two). */
   ringBytes?: number
+  /** Bytes in each outbound (thread → socket) ring, when it should differ from `ringBytes`. */
+  outboundRingBytes?: number
   /** Print thread starts, parks and exits. */
   trace: boolean
   /** Log connects and disconnects. */
@@ -71,6 +73,18 @@ const LINGER_MS = 10_000
 
 /** Descriptors a connection costs: its socket, plus its thread's event loop (epoll, eventfds). */
 export const FDS_PER_THREAD = 5
+
+/** Well below the ~1,800 threads at which the process aborts on these machines. */
+export const MAX_THREADS_LIMIT = 1500
+
+/**
+ * Connection slots (ring pairs) for a thread cap: twice the threads, because a connection whose
+ * handler has finished keeps its rings (not its thread) until its socket has flushed and closed.
+ * A slot number is below this, so tables indexed by slot can be sized with it.
+ */
+export function slotCountFor(maxThreads: number): number {
+  return maxThreads * 2
+}
 
 /** The worker entry, as plain .js even when this module runs from its .ts source. */
 const WORKER_URL = builtSibling(import.meta.url, './worker.js')
@@ -149,6 +163,7 @@ class HostConnection {
     s.on('error', this.onError)
     s.on('finish', this.onFinish)
     s.on('close', this.onClose)
+    s.on('drain', this.onDrain)
     this.pumpOut()
   }
 
@@ -249,8 +264,9 @@ class HostConnection {
         this.inFlight += view.length
         this.writeSizes.push(view.length)
         // The ring bounds what is in flight, so socket.write's "buffer full" answer needs no
-        // extra pause: once the ring is full the handler blocks in sendall.
-        this.socket.write(view, this.onWritten)
+        // extra pause: once the ring is full the handler blocks in sendall. It is published
+        // (SINK_FULL) for producers that must not wait on a client that is not reading.
+        if (!this.socket.write(view, this.onWritten)) this.outbound.markSinkFull(true)
         continue
       }
       if (flags & FLAG_EOF) {
@@ -272,6 +288,10 @@ class HostConnection {
     this.inFlight -= n
     if (this.phase === 'RELEASED' || this.phase === 'CLOSED') return
     this.outbound.consume(n)
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.phase !== 'CLOSED' && this.phase !== 'RELEASED') this.outbound.markSinkFull(false)
   }
 
   private readonly afterDataWait = (): void => {
@@ -319,6 +339,10 @@ class HostConnection {
     switch (this.phase) {
       case 'SERVING':
         this.phase = 'LINGERING'
+        // Nobody will read the input any more: keep draining it, so that the client's FIN is
+        // seen (the socket may be paused: ring full, or the server stopping) and a close never
+        // leaves unread bytes behind (the kernel would answer them with a RST).
+        if (this.inState !== 'DISCARDING') this.discardInput()
         this.lingerIfDone()
         break
       case 'ORPHANED':
@@ -381,10 +405,9 @@ export class ThreadHost {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0
     this.verbose = options.verbose
     this.trace = options.trace
-    // Twice the threads: a connection whose handler has finished keeps its rings (not its thread)
-    // until its socket has flushed and closed.
-    const slotCount = this.maxThreads * 2
-    this.slots = SlotTable.create(slotCount, options.ringBytes ?? DEFAULT_RING_BYTES)
+    const slotCount = slotCountFor(this.maxThreads)
+    const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
+    this.slots = SlotTable.create(slotCount, ringBytes, options.outboundRingBytes ?? ringBytes)
     for (let i = slotCount - 1; i >= 0; i--) this.freeSlots.push(i)
     this.boot = { handlerUrl: options.handler.href, slots: this.slots.sab, shared: options.shared }
   }
@@ -424,11 +447,11 @@ export class ThreadHost {
       return false
     }
     const slot = this.freeSlots.pop()
-    if (slot === undefined) return this.refuse(socket, `all ${this.slots.slotCount} connection slots in use`)
+    if (slot === undefined) return this.busy(socket, `all ${this.slots.slotCount} connection slots in use`)
     const thread = this.parked.pop() ?? (this.threads.size < this.maxThreads ? this.spawn() : null)
     if (!thread) {
       this.freeSlots.push(slot)
-      return this.refuse(socket, `thread limit (${this.maxThreads}) reached`)
+      return this.busy(socket, `thread limit (${this.maxThreads}) reached`)
     }
     const inbound = this.slots.inbound(slot)
     const outbound = this.slots.outbound(slot)
@@ -498,6 +521,11 @@ export class ThreadHost {
       case 'done':
         this.finishConnection(t, m.outcome, m.error)
         return
+      case 'print': {
+        const stream = m.stream === 'stdout' ? process.stdout : process.stderr
+        if (!stream.destroyed) stream.write(m.text) // a closed stdout (EPIPE) costs only the output
+        return
+      }
     }
   }
 
@@ -578,13 +606,22 @@ export class ThreadHost {
     this.checkIdle()
   }
 
-  /** Tells the client why (one line), closes, and logs it (rate-limited: a flood costs a line a second). */
-  private refuse(socket: net.Socket, why: string): false {
+  private busy(socket: net.Socket, why: string): false {
+    return this.refuse(socket, `server busy: ${why}`, why)
+  }
+
+  /**
+   * Turns a client away without a thread: `line` to it, then FIN, and a log line `refused
+   * HOST:PORT: why` (rate-limited: a flood costs a line a second). Protocols use it for refusals
+   * of their own (the chat's "server full").
+   */
+  refuse(socket: net.Socket, line: string, why: string): false {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`
     socket.on('error', () => socket.destroy())
-    socket.end(`server busy: ${why}\n`)
-    socket.resume() // drop whatever it sends
+    socket.end(`${line}\n`)
+    socket.resume() // drop whatever it sends, so the close is a FIN and not a RST
     setTimeout(() => socket.destroy(), LINGER_MS).unref()
-    this.refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: ${why}`)
+    this.refusals.log(`refused ${peer}: ${why}`)
     return false
   }
 
