@@ -392,6 +392,8 @@ export class ThreadHost {
   private readonly threads = new Set<ThreadRecord>()
   private readonly parked: ThreadRecord[] = []
   private readonly conns = new Set<HostConnection>()
+  /** Sockets turned away and still saying so (closed at stop, not left to their linger timer). */
+  private readonly refused = new Set<net.Socket>()
   private readonly freeSlots: number[] = []
   private nextConnId = 1
   private readonly refusals = new RateLimitedLog()
@@ -469,6 +471,7 @@ export class ThreadHost {
   /** Stops: every handler sees end of input; after `graceMs` the rest are reset and their threads terminated. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
+    for (const s of this.refused) s.destroy()
     this.slots.markStopping()
     for (const t of this.parked.splice(0)) this.exitThread(t)
     for (const t of this.threads) if (t.state === 'STARTING' && !t.conn) this.exitThread(t)
@@ -618,6 +621,8 @@ export class ThreadHost {
   refuse(socket: net.Socket, line: string, why: string): false {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`
     socket.on('error', () => socket.destroy())
+    this.refused.add(socket)
+    socket.on('close', () => this.refused.delete(socket))
     socket.end(`${line}\n`)
     socket.resume() // drop whatever it sends, so the close is a FIN and not a RST
     setTimeout(() => socket.destroy(), LINGER_MS).unref()
