@@ -32,12 +32,8 @@ function drain(slots: SlotTable, slot: number): string {
 
 t.test('joining order, names ignoring case, who hears what', async t => {
   const { slots, list } = fresh()
-  t.ok(list.admit(3) && list.admit(3) && list.admit(3), 'three admitted')
-  t.notOk(list.admit(3), 'the fourth is over the cap')
-  list.release()
-  t.ok(list.admit(3), 'room again once one is released')
-
-  for (const slot of [4, 1, 2, 0]) t.ok(list.open(slot), `slot ${slot} opens`)
+  for (const slot of [4, 1, 2, 0]) t.ok(list.open(slot, 100 + slot), `slot ${slot} opens`)
+  t.equal(list.counts(), '0 chatting, 4 connected')
   list.join(4, 'Ñandú')
   list.join(1, 'bob')
   t.equal(list.join(2, 'cid'), 3, 'join returns the member count')
@@ -64,15 +60,30 @@ t.test('joining order, names ignoring case, who hears what', async t => {
   t.equal(list.remove(0), null, 'and null for one that never joined')
   t.same(list.chattingNames(), ['Ñandú'], 'the order of the rest is kept')
   t.equal(list.stateNow(1), null, 'a removed slot is free')
-  t.equal(list.memberCount, 2)
+  t.equal(list.counts(), '2 chatting, 2 connected')
+})
+
+t.test('a connection whose thread died is removed by the main thread, unless its slot has moved on', async t => {
+  const { list } = fresh()
+  list.open(0, 7)
+  list.join(0, 'ana')
+  list.open(1, 8)
+  list.join(1, 'bob')
+  t.same(list.abandon(0, 6), { removed: false, name: null }, 'another connection id: left alone')
+  t.same(list.abandon(0, 7), { removed: true, name: 'ana' }, 'its own id: removed, with its name')
+  t.same(list.abandon(0, 7), { removed: false, name: null }, 'only once')
+  t.same(list.chattingNames(), ['bob'])
+  t.equal(list.counts(), '1 chatting, 1 connected')
+  list.open(1, 9) // slot 1 reused while bob's thread died without leaving: its stale entry goes
+  t.same(list.chattingNames(), [], 'a reused slot is never listed twice')
 })
 
 t.test('shutdown: everyone still here is told, once, and nobody after', async t => {
   const { slots, list } = fresh()
-  list.open(0)
-  list.open(1)
+  list.open(0, 100)
+  list.open(1, 101)
   list.join(1, 'ana')
-  list.open(2)
+  list.open(2, 102)
   list.join(2, 'bob')
   list.close(2, Why.QUIT)
   list.shutdown(Buffer.from('server closing\n'))
@@ -80,13 +91,13 @@ t.test('shutdown: everyone still here is told, once, and nobody after', async t 
   t.same([0, 1].map(s => list.why(s)), [Why.SHUTDOWN, Why.SHUTDOWN])
   list.broadcast(Buffer.from('late\n'), -1)
   t.equal(drain(slots, 1), '', 'nothing is delivered after the goodbye')
-  t.notOk(list.open(3), 'a connection whose thread starts now is refused')
+  t.notOk(list.open(3, 103), 'a connection whose thread starts now is refused')
   t.equal(list.state(3), SessionState.CLOSING)
 })
 
 t.test('a recipient whose socket refuses more is dropped, never waited for', async t => {
   const { slots, list } = fresh()
-  list.open(3)
+  list.open(3, 103)
   list.join(3, 'sleeper')
   const ring = slots.outbound(3)
   const line = Buffer.alloc(1000, 0x61)
@@ -104,7 +115,7 @@ t.test('a recipient whose socket refuses more is dropped, never waited for', asy
 
 t.test('the main thread never waits: a full ring is a drop there', async t => {
   const { slots, list } = fresh()
-  list.open(0)
+  list.open(0, 100)
   slots.outbound(0).write(Buffer.alloc(RING - 10))
   t.equal(list.deliver(0, Buffer.alloc(100)), 'dropped')
 })
@@ -124,7 +135,7 @@ t.test('from a chat thread: a full ring of a reading client is waited for, bound
   const { slots, sab, list } = fresh()
   const job = (slot: number): DeliverJob => ({ slots: slots.sab, list: sab, maxName: MAX_NAME, maxOutbuf: MAX_OUTBUF, slot, bytes: 4096 })
   for (const slot of [0, 1, 2]) {
-    list.open(slot)
+    list.open(slot, slot + 1)
     slots.outbound(slot).write(Buffer.alloc(RING - 100)) // full: the main thread is "behind"
   }
 

@@ -5,7 +5,7 @@
 //
 // What is in the buffer:
 //   the mutex (lib/threads/mutex.ts)
-//   a header: connections admitted, members, "shutting down"
+//   a header: connections, members, "shutting down"
 //   the members, as slot numbers in joining order (the Python list; /who prints it in order)
 //   per connection slot: its state (AWAITING_NAME, CHATTING, CLOSING), why it is closing, and
 //   its name as UTF-8 bytes
@@ -57,7 +57,7 @@ const PUMP_PATIENCE_MS = 1000
 const PUMP_WAIT_SLICE_MS = 10
 
 // Header words (Int32), after the mutex.
-const CONNECTED = 0 // admitted by the main thread, not yet left (AWAITING_NAME + CHATTING + CLOSING)
+const CONNECTED = 0 // opened and not yet left (AWAITING_NAME + CHATTING + CLOSING), for log lines
 const MEMBER_COUNT = 1
 const SHUTTING_DOWN = 2
 const HEADER_INTS = 4
@@ -67,7 +67,8 @@ const STATE = 0
 const WHY = 1
 const QUEUED = 2 // bytes that were queued for it when it was dropped (for the log)
 const NAME_LEN = 3
-const RECORD_INTS = 4
+const CONN_ID = 4 // the host's id of the connection in this slot (slots are reused)
+const RECORD_INTS = 5
 
 // SessionState as stored (0 = a free slot).
 const STATE_CODE = { [SessionState.AWAITING_NAME]: 1, [SessionState.CHATTING]: 2, [SessionState.CLOSING]: 3 } as const
@@ -113,20 +114,6 @@ export class SharedClientList {
     this.nameBytes = l.nameBytes
   }
 
-  // ---- admission (main thread, no lock: one atomic word) -------------------------------------
-
-  /** Counts a new connection in, unless `max` are already in. Only the main thread calls it. */
-  admit(max: number): boolean {
-    if (Atomics.load(this.header, CONNECTED) >= max) return false
-    Atomics.add(this.header, CONNECTED, 1)
-    return true
-  }
-
-  /** Counts a connection out (it was admitted, then refused by the host, or it has left). */
-  release(): void {
-    Atomics.sub(this.header, CONNECTED, 1)
-  }
-
   /** A connection's state as a snapshot (no lock: one word). Null for a free slot. */
   stateNow(slot: number): SessionState | null {
     return STATE_OF[Atomics.load(this.records, slot * RECORD_INTS + STATE)]
@@ -135,9 +122,12 @@ export class SharedClientList {
   // ---- one connection (lock held) --------------------------------------------------------------
 
   /** A connection's thread starts: AWAITING_NAME. False if the server is shutting down. */
-  open(slot: number): boolean {
+  open(slot: number, connId: number): boolean {
     const r = slot * RECORD_INTS
+    this.unlist(slot) // left there only by a thread that died before it could leave (abandon())
     this.records.fill(0, r, r + RECORD_INTS)
+    this.records[r + CONN_ID] = connId
+    this.header[CONNECTED]++
     if (this.header[SHUTTING_DOWN]) {
       this.setState(slot, SessionState.CLOSING, Why.SHUTDOWN)
       return false
@@ -190,16 +180,21 @@ export class SharedClientList {
    * member (the caller announces `left`), else null.
    */
   remove(slot: number): string | null {
-    let name: string | null = null
-    const n = this.header[MEMBER_COUNT]
-    const at = this.members.subarray(0, n).indexOf(slot)
-    if (at >= 0) {
-      name = this.nameOf(slot)
-      this.members.copyWithin(at, at + 1, n) // keep the joining order
-      this.header[MEMBER_COUNT] = n - 1
-    }
+    const name = this.unlist(slot) ? this.nameOf(slot) : null
     this.records.fill(0, slot * RECORD_INTS, (slot + 1) * RECORD_INTS)
+    this.header[CONNECTED]--
     return name
+  }
+
+  /**
+   * The main thread's cleanup for a connection whose thread died before it could leave: removes
+   * it if the slot still holds that connection (not a newer one). Returns whether it did, and
+   * its name if it was a member.
+   */
+  abandon(slot: number, connId: number): { removed: boolean; name: string | null } {
+    const r = slot * RECORD_INTS
+    if (this.records[r + STATE] === 0 || this.records[r + CONN_ID] !== connId) return { removed: false, name: null }
+    return { removed: true, name: this.remove(slot) }
   }
 
   // ---- the members (lock held) ----------------------------------------------------------------
@@ -209,7 +204,7 @@ export class SharedClientList {
   }
 
   get connectedCount(): number {
-    return Atomics.load(this.header, CONNECTED)
+    return this.header[CONNECTED]
   }
 
   /** "2 chatting, 3 connected", for log lines. */
@@ -315,6 +310,16 @@ export class SharedClientList {
     this.records[r + WHY] = why
     // Atomic, for stateNow() snapshots taken without the lock.
     Atomics.store(this.records, r + STATE, STATE_CODE[state])
+  }
+
+  /** Takes a slot out of the members (keeping the joining order); false if it was not there. */
+  private unlist(slot: number): boolean {
+    const n = this.header[MEMBER_COUNT]
+    const at = this.members.subarray(0, n).indexOf(slot)
+    if (at < 0) return false
+    this.members.copyWithin(at, at + 1, n)
+    this.header[MEMBER_COUNT] = n - 1
+    return true
   }
 
   private memberSlot(name: string, chattingOnly: boolean): number {

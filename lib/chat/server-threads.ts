@@ -54,6 +54,9 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       verbose: options.verbose,
     },
   }
+  // Connections being served: counted when accepted, before their thread exists (it takes ~30 ms
+  // to start), so a burst cannot overshoot --max-clients; counted out when their handler is done.
+  let admitted = 0
   const host = new ThreadHost({
     handler: builtSibling(import.meta.url, './threads-handler.js'),
     shared,
@@ -63,6 +66,11 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
     outboundRingBytes: outBytes,
     trace: options.trace,
     verbose: false, // connects and disconnects are logged by the chat, with its counts
+    onHandlerDone: (slot, id) => {
+      admitted--
+      // Its thread normally leaves the list itself; one that died before it could is removed here.
+      if (list.stateNow(slot) !== null) void abandon(slot, id)
+    },
   })
   const list = new SharedClientList(shared.list, host.slots, options)
   await host.start()
@@ -73,13 +81,23 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       socket.destroy()
       return
     }
-    // Counted in before its thread exists (it takes ~30 ms to start), so a burst cannot overshoot.
-    if (!list.admit(options.maxClients)) {
+    if (admitted >= options.maxClients) {
       host.refuse(socket, replies.full(options.maxClients), `server full (${options.maxClients} clients)`)
       return
     }
-    if (!host.serve(socket)) list.release() // refused by the host (thread limit), which said why
+    if (host.serve(socket)) admitted++ // else refused by the host (thread limit), which said why
   })
+
+  async function abandon(slot: number, id: number): Promise<void> {
+    await list.lock.lockAsync()
+    try {
+      const { removed, name } = list.abandon(slot, id)
+      if (name !== null) list.broadcast(line(replies.left(name)), -1)
+      if (removed) log(`${name ?? `connection ${id}`} left: its thread died (${list.counts()})`)
+    } finally {
+      list.lock.unlock()
+    }
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {

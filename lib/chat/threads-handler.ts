@@ -125,7 +125,7 @@ class ChatThread {
 
   /** Lock held. */
   open(): boolean {
-    if (!list.open(this.slot)) {
+    if (!list.open(this.slot, this.conn.id)) {
       this.tell(replies.closing())
       return false
     }
@@ -232,7 +232,6 @@ class ChatThread {
         this.consoleLines.push(replies.left(name))
       }
     }
-    list.release()
     if (options.verbose) this.log(`disconnect ${this.peer} (${list.counts()})`)
   }
 

@@ -59,6 +59,11 @@ export interface ThreadHostOptions {
   trace: boolean
   /** Log connects and disconnects. */
   verbose: boolean
+  /**
+   * Called on the main thread once per served connection, when its handler has finished: returned,
+   * thrown, or its thread died (then the handler may never have run, or not to its end).
+   */
+  onHandlerDone?: (slot: number, id: number) => void
 }
 
 /**
@@ -70,6 +75,11 @@ export const DEFAULT_RING_BYTES = 256 * 1024
 
 /** After our FIN, how long a finished connection may wait for the client's before it is dropped. */
 const LINGER_MS = 10_000
+/**
+ * How long a refused client has to read its one line before its socket is closed: short, because
+ * refusals come in floods and each one holds a descriptor the server may be short of.
+ */
+const REFUSAL_LINGER_MS = 1000
 
 /** Descriptors a connection costs: its socket, plus its thread's event loop (epoll, eventfds). */
 export const FDS_PER_THREAD = 5
@@ -336,6 +346,7 @@ class HostConnection {
   /** The handler has returned (or its thread died). */
   threadDone(): void {
     this.thread = null
+    this.host.onHandlerDone?.(this.slot, this.id)
     switch (this.phase) {
       case 'SERVING':
         this.phase = 'LINGERING'
@@ -386,6 +397,7 @@ export class ThreadHost {
   readonly trace: boolean
   readonly log = log
   readonly slots: SlotTable
+  readonly onHandlerDone: ((slot: number, id: number) => void) | undefined
   stopping = false
 
   private readonly boot: ThreadBoot
@@ -407,6 +419,7 @@ export class ThreadHost {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0
     this.verbose = options.verbose
     this.trace = options.trace
+    this.onHandlerDone = options.onHandlerDone
     const slotCount = slotCountFor(this.maxThreads)
     const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
     this.slots = SlotTable.create(slotCount, ringBytes, options.outboundRingBytes ?? ringBytes)
@@ -570,7 +583,7 @@ export class ThreadHost {
 
   private onThreadError(t: ThreadRecord, err: Error & { code?: string }): void {
     // A thread that cannot start (EMFILE, out of memory) is one line, rate-limited; a crash gets its stack.
-    if (err.code === 'ERR_WORKER_INIT_FAILED') this.threadFailures.log(`thread ${t.id} failed to start: ${err.message}`)
+    if (err.code === 'ERR_WORKER_INIT_FAILED' || t.state === 'STARTING') this.threadFailures.log(`thread ${t.id} failed to start: ${err.message}`)
     else this.log(`thread ${t.id}: ${err.stack ?? err.message}`)
   }
 
@@ -625,7 +638,7 @@ export class ThreadHost {
     socket.on('close', () => this.refused.delete(socket))
     socket.end(`${line}\n`)
     socket.resume() // drop whatever it sends, so the close is a FIN and not a RST
-    setTimeout(() => socket.destroy(), LINGER_MS).unref()
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
     this.refusals.log(`refused ${peer}: ${why}`)
     return false
   }
