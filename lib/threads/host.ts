@@ -80,6 +80,8 @@ const LINGER_MS = 10_000
  * refusals come in floods and each one holds a descriptor the server may be short of.
  */
 const REFUSAL_LINGER_MS = 1000
+/** Refused sockets that may always linger, however few descriptors are left over (FD_RESERVE has room). */
+const MIN_REFUSAL_ROOM = 4
 
 /** Descriptors a connection costs: its socket, plus its thread's event loop (epoll, eventfds). */
 export const FDS_PER_THREAD = 5
@@ -406,6 +408,8 @@ export class ThreadHost {
   private readonly conns = new Set<HostConnection>()
   /** Sockets turned away and still saying so (closed at stop, not left to their linger timer). */
   private readonly refused = new Set<net.Socket>()
+  /** Refused sockets allowed to linger at once: the descriptors the thread cap leaves over. */
+  private readonly refusalRoom: number
   private readonly freeSlots: number[] = []
   private nextConnId = 1
   private readonly refusals = new RateLimitedLog()
@@ -413,7 +417,9 @@ export class ThreadHost {
   private idleWaiters: Array<() => void> = []
 
   constructor(options: ThreadHostOptions) {
-    this.maxThreads = fitThreadCap(options.maxThreads)
+    const fdLimit = readFdLimit()
+    this.maxThreads = fitThreadCap(options.maxThreads, fdLimit)
+    this.refusalRoom = fdLimit === null ? Infinity : Math.max(MIN_REFUSAL_ROOM, fdLimit - FD_RESERVE - this.maxThreads * FDS_PER_THREAD)
     this.pool = Math.min(options.pool, this.maxThreads)
     this.maxConnections = options.maxConnections ?? Infinity
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0
@@ -634,11 +640,17 @@ export class ThreadHost {
   refuse(socket: net.Socket, line: string, why: string): false {
     const peer = `${socket.remoteAddress}:${socket.remotePort}`
     socket.on('error', () => socket.destroy())
-    this.refused.add(socket)
-    socket.on('close', () => this.refused.delete(socket))
     socket.end(`${line}\n`)
-    socket.resume() // drop whatever it sends, so the close is a FIN and not a RST
-    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    if (this.refused.size < this.refusalRoom) {
+      this.refused.add(socket)
+      socket.on('close', () => this.refused.delete(socket))
+      socket.resume() // drop whatever it sends, so the close is a FIN and not a RST
+      setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    } else {
+      // A flood: its sockets must not take the descriptors that threads need to start (a thread
+      // holds ~4). Closed at once; the line was handed to the kernel, but may be lost to a RST.
+      socket.destroy()
+    }
     this.refusals.log(`refused ${peer}: ${why}`)
     return false
   }
