@@ -8,6 +8,8 @@ type CommandModule = { run(argv: string[]): Promise<void> }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('./echo/command.js') },
+  bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-command.js') },
+  load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-command.js') },
 }
 
 const USAGE = `usage: selectloop <command> [options]
