@@ -12,6 +12,8 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
 
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
   switch (model) {
+    case 'selector':
+      return (await import('./selector.js')).startSelectorEcho(options)
     case 'net':
       return (await import('./net.js')).startNetEcho(options)
     default:

@@ -1,0 +1,210 @@
+// The `selector` model: one thread, one selector, one explicit state machine per connection.
+//
+//   OPEN ──(peer's FIN: recv() → b'')──▶ DRAINING ──(output flushed; our FIN)──▶ HALF_CLOSED ──▶ CLOSED
+//     └──────────────(reset, error, server stop)──────────────────────────────────────────────▶ CLOSED
+//
+// OPEN        read and echo. What send() does not accept waits in `pending`; WRITE interest only
+//             while something is pending; READ interest only while `pending` is below the
+//             high-water mark, so a client that sends but never reads cannot grow our memory:
+//             unread bytes back up into Node's receive bound, then the kernel, then TCP.
+// DRAINING    the client has shut down its write side; finish echoing what we have.
+// HALF_CLOSED we sent our FIN; the connection is closed (Node flushes the rest, as the kernel would).
+import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener } from '../../reactor/index.js'
+import { log, type RunningServer } from '../cli-support.js'
+import type { EchoOptions } from './options.js'
+
+enum State {
+  OPEN = 'OPEN',
+  DRAINING = 'DRAINING',
+  HALF_CLOSED = 'HALF_CLOSED',
+  CLOSED = 'CLOSED',
+}
+
+/** Above this many bytes waiting to be echoed, stop reading from that client. */
+const PENDING_HIGH_WATER = 64 * 1024
+/** Reads per dispatch: enough to batch a burst, few enough to stay fair to other connections. */
+const READS_PER_EVENT = 16
+const RECV_SIZE = 64 * 1024
+
+class EchoSession {
+  state = State.OPEN
+  private pending: Buffer[] = []
+  private pendingBytes = 0
+  private events = EVENT_READ
+  readonly peer: string
+
+  constructor(
+    readonly conn: Connection,
+    private readonly server: SelectorEchoServer,
+  ) {
+    this.peer = `${conn.remoteAddress}:${conn.remotePort}`
+  }
+
+  /** The loop's callback for this connection: one step of the state machine. */
+  readonly onEvent = (_conn: Connection, mask: number): void => {
+    try {
+      switch (this.state) {
+        case State.OPEN:
+          if (mask & EVENT_WRITE) this.flush()
+          if (mask & EVENT_READ) this.readAndEcho()
+          break
+        case State.DRAINING:
+          if (mask & EVENT_WRITE) this.flush()
+          break
+        case State.HALF_CLOSED:
+        case State.CLOSED:
+          return
+      }
+      if (this.state === State.DRAINING && this.pendingBytes === 0) this.finish()
+      else this.updateInterest()
+    } catch (err) {
+      // A reset or broken pipe ends this connection only.
+      this.close(`error: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  }
+
+  private readAndEcho(): void {
+    for (let i = 0; i < READS_PER_EVENT && this.pendingBytes < PENDING_HIGH_WATER; i++) {
+      const data = this.conn.recv(RECV_SIZE)
+      if (data === null) return // would block
+      if (data.length === 0) {
+        this.state = State.DRAINING
+        return
+      }
+      if (this.pendingBytes === 0) {
+        // Write-through: most echoes fit the send buffer at once and never touch `pending`.
+        const sent = this.conn.send(data)
+        if (sent === data.length) continue
+        this.queue(data.subarray(sent))
+      } else this.queue(data)
+    }
+  }
+
+  private queue(data: Buffer): void {
+    this.pending.push(data)
+    this.pendingBytes += data.length
+  }
+
+  /** Sends what is pending, as much as the connection accepts (partial writes are real). */
+  private flush(): void {
+    while (this.pending.length > 0) {
+      const head = this.pending[0]
+      const sent = this.conn.send(head)
+      this.pendingBytes -= sent
+      if (sent < head.length) {
+        this.pending[0] = head.subarray(sent)
+        return
+      }
+      this.pending.shift()
+    }
+  }
+
+  private updateInterest(): void {
+    let events = 0
+    if (this.state === State.OPEN && this.pendingBytes < PENDING_HIGH_WATER) events |= EVENT_READ
+    if (this.pendingBytes > 0) events |= EVENT_WRITE
+    if (events !== this.events) {
+      this.events = events
+      this.server.loop.modify(this.conn, events)
+    }
+  }
+
+  /** Everything echoed after the client's FIN: send ours, then close. */
+  private finish(): void {
+    this.state = State.HALF_CLOSED
+    this.conn.shutdown()
+    this.close('closed')
+  }
+
+  /** Closes at once; output already accepted by send() is still flushed by close(). */
+  close(reason: string): void {
+    if (this.state === State.CLOSED) return
+    this.state = State.CLOSED
+    if (this.events !== 0 || this.server.loop.isRegistered(this.conn)) this.server.loop.unregister(this.conn)
+    this.conn.close()
+    this.server.sessionClosed(this, reason)
+  }
+
+  /** Server stop: no more reading; close once what is pending has been sent. */
+  stopReading(): void {
+    if (this.state !== State.OPEN) return
+    this.state = State.DRAINING
+    if (this.pendingBytes === 0) this.finish()
+    else this.updateInterest()
+  }
+}
+
+export class SelectorEchoServer {
+  readonly loop: EventLoop
+  private readonly sessions = new Set<EchoSession>()
+  private stopping = false
+
+  constructor(
+    readonly listener: Listener,
+    private readonly options: EchoOptions,
+  ) {
+    this.loop = new EventLoop({ trace: options.trace })
+    this.loop.register(listener, EVENT_READ, this.onAcceptable)
+  }
+
+  /** The listener's callback: accept every waiting connection and register it for READ. */
+  private readonly onAcceptable = (listener: Listener): void => {
+    for (;;) {
+      let conn: Connection | null
+      try {
+        conn = listener.accept()
+      } catch (err) {
+        log(`accept failed: ${(err as Error).message}`)
+        return
+      }
+      if (!conn) return
+      const session = new EchoSession(conn, this)
+      this.sessions.add(session)
+      this.loop.register(conn, EVENT_READ, session.onEvent)
+      if (this.options.verbose) log(`connect ${session.peer} (${this.sessions.size} active)`)
+    }
+  }
+
+  sessionClosed(session: EchoSession, reason: string): void {
+    this.sessions.delete(session)
+    if (this.options.verbose) log(`disconnect ${session.peer}: ${reason} (${this.sessions.size} active)`)
+    if (this.stopping && this.sessions.size === 0) this.loop.stop()
+  }
+
+  get activeConnections(): number {
+    return this.sessions.size
+  }
+
+  /** Stop accepting, finish pending echoes, close; force-close whatever is left after the grace time. */
+  stop(): void {
+    if (this.stopping) return
+    this.stopping = true
+    this.loop.unregister(this.listener)
+    this.listener.close()
+    for (const session of [...this.sessions]) session.stopReading()
+    if (this.sessions.size === 0) {
+      this.loop.stop()
+      return
+    }
+    this.loop.callLater(this.options.shutdownGraceMs, () => {
+      for (const session of [...this.sessions]) session.close('server stopped')
+      this.loop.stop()
+    })
+  }
+}
+
+export async function startSelectorEcho(options: EchoOptions): Promise<RunningServer> {
+  const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog })
+  const server = new SelectorEchoServer(listener, options)
+  const done = server.loop.run()
+  const { host, port } = listener.address()
+  return {
+    host,
+    port,
+    done,
+    async stop() {
+      server.stop()
+      await done
+    },
+  }
+}

@@ -1,0 +1,383 @@
+// The selector contract, in the spirit of CPython's Lib/test/test_selectors.py: every selector
+// implementation runs this same suite (see selector.test.ts). A new implementation passes it or
+// is not a selector.
+import net from 'node:net'
+import { once } from 'node:events'
+import type { Test } from 'tap'
+import {
+  BaseSelector,
+  Connection,
+  EVENT_READ,
+  EVENT_WRITE,
+  KeyError,
+  SelectorClosedError,
+  ValueError,
+} from '../reactor/index.js'
+import {
+  RW,
+  acceptOne,
+  assertWouldBlock,
+  connectionPair,
+  connectionWithRawPeer,
+  expectEvents,
+  expectNoEvents,
+  listen,
+  until,
+} from './helpers/reactor.js'
+
+export function selectorContract(t: Test, makeSelector: () => BaseSelector): void {
+  const fresh = (t: Test) => {
+    const sel = makeSelector()
+    t.teardown(() => sel.close())
+    return sel
+  }
+
+  t.test('register returns an immutable key with a small integer fd', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    const key = sel.register(client, EVENT_READ, 'data')
+    t.equal(key.fileobj, client)
+    t.equal(key.events, EVENT_READ)
+    t.equal(key.data, 'data')
+    t.ok(Number.isInteger(key.fd) && key.fd >= 0, 'fd is a small integer')
+    t.ok(Object.isFrozen(key), 'key is frozen')
+    t.throws(() => ((key as { events: number }).events = 2), TypeError, 'assigning to a key throws')
+    const other = sel.register(server, EVENT_WRITE)
+    t.not(other.fd, key.fd, 'each registration has its own fd')
+    t.equal(other.data, undefined, 'data defaults to undefined')
+    t.equal(sel.getKey(client), key)
+  })
+
+  t.test('register rejects bad events, bad objects and closed sockets with ValueError', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    for (const events of [0, 4, EVENT_READ | 8, -1, 1.5, NaN]) {
+      t.throws(() => sel.register(client, events), ValueError, `events ${events}`)
+    }
+    t.throws(() => sel.register({} as never, EVENT_READ), ValueError, 'a plain object')
+    t.throws(() => sel.register(null as never, EVENT_READ), ValueError, 'null')
+    server.close()
+    t.throws(() => sel.register(server, EVENT_READ), ValueError, 'a closed connection')
+    t.equal(sel.getMap().size, 0, 'nothing was registered')
+  })
+
+  t.test('registering twice is a KeyError', async t => {
+    const sel = fresh(t)
+    const { client } = await connectionPair(t)
+    sel.register(client, EVENT_READ)
+    t.throws(() => sel.register(client, EVENT_WRITE), KeyError)
+    t.equal(sel.getKey(client).events, EVENT_READ, 'the first registration stands')
+  })
+
+  t.test('unregister returns the key; unknown objects are a KeyError', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    const key = sel.register(client, EVENT_READ)
+    t.equal(sel.unregister(client), key)
+    t.throws(() => sel.unregister(client), KeyError, 'a second unregister')
+    t.throws(() => sel.unregister(server), KeyError, 'never registered')
+    t.throws(() => sel.getKey(client), KeyError, 'getKey after unregister')
+    t.equal(sel.getMap().size, 0)
+    // re-registering after unregister is allowed
+    t.equal(sel.register(client, EVENT_WRITE).events, EVENT_WRITE)
+  })
+
+  t.test('a socket closed after registering unregisters without error', async t => {
+    const sel = fresh(t)
+    const { client } = await connectionPair(t)
+    const key = sel.register(client, RW)
+    client.close()
+    t.equal(sel.unregister(client), key)
+  })
+
+  t.test('a closed registered socket is never reported ready', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    sel.register(client, RW)
+    server.send(Buffer.from('x'))
+    await expectEvents(t, sel, [[client, RW]])
+    client.close()
+    await expectNoEvents(t, sel)
+  })
+
+  t.test('modify changes events, keeps the fd; a data-only change re-arms nothing', async t => {
+    const sel = fresh(t)
+    const { client } = await connectionPair(t)
+    const key = sel.register(client, EVENT_READ, 'a')
+    await expectNoEvents(t, sel, 'connected client, READ only: nothing to read')
+    const data = sel.modify(client, EVENT_READ, 'b')
+    t.not(data, key, 'a new key')
+    t.equal(data.fd, key.fd)
+    t.equal(data.events, EVENT_READ)
+    t.equal(data.data, 'b')
+    t.equal(sel.getKey(client), data)
+    await expectNoEvents(t, sel, 'still nothing ready after a data-only modify')
+    const rw = sel.modify(client, RW)
+    t.equal(rw.fd, key.fd)
+    t.equal(rw.data, undefined)
+    await expectEvents(t, sel, [[client, EVENT_WRITE]])
+    t.throws(() => sel.modify(client, 0), ValueError, 'events 0')
+    t.throws(() => sel.modify(client, 16), ValueError, 'unknown bit')
+    sel.unregister(client)
+    t.throws(() => sel.modify(client, EVENT_READ), KeyError, 'not registered')
+  })
+
+  t.test('getMap is a live, read-only view', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    const map = sel.getMap()
+    t.equal(map.size, 0)
+    const key = sel.register(client, EVENT_READ)
+    t.equal(map.size, 1, 'the view follows registrations')
+    t.equal(map.get(client), key)
+    t.ok(map.has(client))
+    t.notOk(map.has(server))
+    t.same([...map.keys()], [client])
+    t.same([...map.values()], [key])
+    t.same([...map], [[client, key]])
+    t.same([...map.entries()], [[client, key]])
+    let seen = 0
+    map.forEach((k, f, m) => {
+      t.equal(k, key)
+      t.equal(f, client)
+      t.equal(m, map)
+      seen++
+    })
+    t.equal(seen, 1)
+    t.equal((map as unknown as { set?: unknown }).set, undefined, 'no set()')
+    t.equal((map as unknown as { delete?: unknown }).delete, undefined, 'no delete()')
+    t.equal((map as unknown as { clear?: unknown }).clear, undefined, 'no clear()')
+    t.throws(() => ((map as unknown as { extra: number }).extra = 1), TypeError, 'frozen')
+    sel.unregister(client)
+    t.equal(map.size, 0)
+  })
+
+  t.test('close: every call afterwards says the selector is closed', async t => {
+    const sel = makeSelector()
+    const { client } = await connectionPair(t)
+    sel.register(client, EVENT_READ)
+    sel.close()
+    t.ok(sel.closed)
+    t.throws(() => sel.register(client, EVENT_READ), SelectorClosedError)
+    t.throws(() => sel.unregister(client), SelectorClosedError)
+    t.throws(() => sel.modify(client, EVENT_READ), SelectorClosedError)
+    t.throws(() => sel.getKey(client), SelectorClosedError)
+    t.throws(() => sel.getMap(), SelectorClosedError)
+    t.throws(() => sel.select(0), SelectorClosedError)
+    t.match(new SelectorClosedError().message, /selector is closed/)
+    sel.close() // idempotent
+    // the connection can be registered elsewhere: close forgot it
+    const other = makeSelector()
+    t.teardown(() => other.close())
+    t.ok(other.register(client, EVENT_READ))
+  })
+
+  t.test('close resolves a select() that is waiting with an empty list', async t => {
+    const sel = makeSelector()
+    const waiting = sel.select()
+    setTimeout(() => sel.close(), 20)
+    t.same(await waiting, [])
+  })
+
+  t.test('only one select() may wait at a time', async t => {
+    const sel = fresh(t)
+    const first = sel.select(30)
+    await t.rejects(sel.select(0), /already waiting/)
+    t.same(await first, [])
+  })
+
+  t.test('select timeouts: 0 and negative poll; positive waits, also with nothing registered', async t => {
+    const sel = fresh(t)
+    for (const timeout of [0, -1, -1000]) {
+      const t0 = performance.now()
+      t.same(await sel.select(timeout), [], `select(${timeout}) with no keys`)
+      t.ok(performance.now() - t0 < 500, `select(${timeout}) returned without waiting`)
+    }
+    let t0 = performance.now()
+    t.same(await sel.select(120), [], 'select(120) with no keys returns []')
+    t.ok(performance.now() - t0 >= 110, `select(120) waited (${(performance.now() - t0).toFixed(0)} ms)`)
+
+    const { client } = await connectionPair(t)
+    sel.register(client, EVENT_READ)
+    t0 = performance.now()
+    t.same(await sel.select(0), [], 'poll with a key that is not ready')
+    t0 = performance.now()
+    t.same(await sel.select(100), [], 'select(100) with a key that is not ready')
+    t.ok(performance.now() - t0 >= 90, 'it waited for the timeout')
+    await t.rejects(sel.select(NaN), ValueError, 'NaN is not a timeout')
+  })
+
+  t.test('select with no timeout (undefined or null) waits until something is ready', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    sel.register(client, EVENT_READ)
+    for (const timeout of [undefined, null]) {
+      const timer = setTimeout(() => server.send(Buffer.from('ping')), 60)
+      const t0 = performance.now()
+      const ready = await sel.select(timeout)
+      clearTimeout(timer)
+      t.ok(performance.now() - t0 >= 40, `select(${timeout}) waited for the data`)
+      t.same(
+        ready.map(([k, m]) => [k.fileobj === client, m]),
+        [[true, EVENT_READ]],
+      )
+      t.equal(client.recv()!.toString(), 'ping')
+    }
+  })
+
+  t.test('select resolves on a macrotask, never in a microtask-only chain', async t => {
+    const sel = fresh(t)
+    const { client } = await connectionPair(t)
+    sel.register(client, EVENT_WRITE)
+    let immediate = false
+    setImmediate(() => (immediate = true))
+    const ready = await sel.select(0)
+    t.ok(immediate, 'an earlier setImmediate ran before select() resolved')
+    t.equal(ready.length, 1, 'and the ready key was reported')
+    immediate = false
+    setImmediate(() => (immediate = true))
+    await sel.select(0)
+    t.ok(immediate, 'again on a poll')
+  })
+
+  t.test('level-triggered: a key stays ready until its state changes, masked by interest', async t => {
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    sel.register(client, EVENT_READ)
+    server.send(Buffer.from('hello'))
+    await expectEvents(t, sel, [[client, EVENT_READ]])
+    await expectEvents(t, sel, [[client, EVENT_READ]]) // not consumed: still ready
+    t.equal(client.recv(2)!.toString(), 'he', 'recv(max) returns at most max bytes')
+    await expectEvents(t, sel, [[client, EVENT_READ]])
+    t.equal(client.recv()!.toString(), 'llo')
+    assertWouldBlock(t, client)
+    await expectNoEvents(t, sel)
+    sel.modify(client, RW)
+    await expectEvents(t, sel, [[client, EVENT_WRITE]])
+    await expectEvents(t, sel, [[client, EVENT_WRITE]])
+  })
+
+  t.test('EOF makes a key readable and recv() returns an empty buffer', async t => {
+    const sel = fresh(t)
+    const { conn, peer } = await connectionWithRawPeer(t)
+    sel.register(conn, EVENT_READ)
+    peer.end('last words')
+    let text = ''
+    let eof = false
+    while (!eof) {
+      await expectEvents(t, sel, [[conn, EVENT_READ]])
+      const d = conn.recv()!
+      if (d.length === 0) eof = true
+      else text += d
+    }
+    t.equal(text, 'last words', 'bytes before EOF arrive first, then recv() is empty')
+    t.equal(conn.recv()!.length, 0, 'and stays empty')
+    await expectEvents(t, sel, [[conn, EVENT_READ]])
+    // half-close: after the peer's FIN we can still send
+    t.equal(conn.send(Buffer.from('reply')), 5)
+    peer.resume()
+  })
+
+  t.test('a reset by the peer is an error ready for READ and WRITE; recv throws it once', async t => {
+    const sel = fresh(t)
+    const { conn, peer } = await connectionWithRawPeer(t)
+    sel.register(conn, EVENT_READ)
+    peer.resetAndDestroy()
+    await expectEvents(t, sel, [[conn, EVENT_READ]])
+    sel.modify(conn, RW)
+    await expectEvents(t, sel, [[conn, RW]])
+    t.throws(() => conn.recv(), { code: 'ECONNRESET' })
+    t.equal(conn.recv()!.length, 0, 'after the error: EOF')
+    t.throws(() => conn.send(Buffer.from('x')), { code: 'EPIPE' }, 'sending to a gone peer')
+  })
+
+  t.test('partial send: a peer that does not read fills the buffer, WRITE readiness ends', async t => {
+    const sel = fresh(t)
+    const { conn, peer } = await connectionWithRawPeer(t)
+    peer.pause()
+    sel.register(conn, EVENT_WRITE)
+    const block = Buffer.alloc(256 * 1024, 0x61)
+    let total = 0
+    let partial = false
+    for (let round = 0; round < 400; round++) {
+      const ready = await sel.select(200)
+      if (ready.length === 0) break // not writable any more
+      const n = conn.send(block)
+      total += n
+      if (n > 0 && n < block.length) partial = true
+    }
+    t.ok(partial, 'a send accepted only part of its buffer')
+    t.equal(conn.send(block), 0, 'send would block')
+    await expectNoEvents(t, sel, 'not writable while the peer does not read')
+    t.ok(total > 0, `accepted ${total} bytes before blocking`)
+    // the peer reads everything: writable again
+    let received = 0
+    peer.on('data', d => (received += d.length))
+    peer.resume()
+    await expectEvents(t, sel, [[conn, EVENT_WRITE]], 10_000)
+    await until(() => received === total, `peer to receive ${total} bytes`, 10_000)
+    t.equal(received, total, 'every accepted byte arrived')
+  })
+
+  t.test('accept bursts: every queued connection is accepted, then accept would block', async t => {
+    const sel = fresh(t)
+    const listener = await listen()
+    t.teardown(() => listener.close())
+    sel.register(listener, EVENT_READ)
+    await expectNoEvents(t, sel, 'no connection yet')
+    t.equal(listener.accept(), null, 'accept would block')
+    const port = listener.address().port
+    const N = 60
+    const peers = Array.from({ length: N }, () => net.connect(port, '127.0.0.1').on('error', () => {}))
+    t.teardown(() => peers.forEach(p => p.destroy()))
+    await Promise.all(peers.map(p => once(p, 'connect')))
+    // Node accepts on its own loop; wait until all of them are queued, then take them in one burst.
+    await until(() => listener.queued === N, `${N} queued connections`)
+    await expectEvents(t, sel, [[listener, EVENT_READ]])
+    const accepted: Connection[] = []
+    for (let c = listener.accept(); c; c = listener.accept()) accepted.push(c)
+    t.teardown(() => accepted.forEach(c => c.close()))
+    t.equal(accepted.length, N, `all ${N} accepted`)
+    await expectNoEvents(t, sel, 'queue empty: not readable')
+    for (const c of accepted) t.equal(c.readiness() & EVENT_WRITE, EVENT_WRITE)
+  })
+
+  t.test('connect completes as WRITE readiness; a refused connect is an error', async t => {
+    const sel = fresh(t)
+    const listener = await listen()
+    const port = listener.address().port
+    const ok = Connection.connect('127.0.0.1', port)
+    t.teardown(() => ok.close())
+    sel.register(ok, RW)
+    await expectEvents(t, sel, [[ok, EVENT_WRITE]])
+    t.equal(ok.getError(), null)
+    const accepted = await acceptOne(listener)
+    accepted.close()
+    listener.close()
+    sel.unregister(ok)
+    // nobody listens on `port` any more
+    await until(() => {
+      const s = net.createServer()
+      return s !== null
+    }, 'noop')
+    const refused = Connection.connect('127.0.0.1', port)
+    t.teardown(() => refused.close())
+    sel.register(refused, EVENT_WRITE)
+    await expectEvents(t, sel, [[refused, EVENT_WRITE]])
+    t.match(refused.getError(), { code: 'ECONNREFUSED' }, 'getError() tells why (SO_ERROR)')
+    t.throws(() => refused.recv(), { code: 'ECONNREFUSED' })
+  })
+
+  t.test('readiness of many keys at once, each masked by its own interest', async t => {
+    const sel = fresh(t)
+    const pairs = await Promise.all(Array.from({ length: 20 }, () => connectionPair(t)))
+    pairs.forEach(({ client }, i) => sel.register(client, i % 2 ? RW : EVENT_READ))
+    pairs.forEach(({ server }, i) => i % 3 === 0 && server.send(Buffer.from('x')))
+    const expected: Array<[Connection, number]> = []
+    pairs.forEach(({ client }, i) => {
+      const mask = (i % 3 === 0 ? EVENT_READ : 0) | (i % 2 ? EVENT_WRITE : 0)
+      if (mask) expected.push([client, mask])
+    })
+    await expectEvents(t, sel, expected)
+  })
+}
