@@ -116,6 +116,7 @@ export function formatLoad(r: LoadResult): string {
     const s = r.server
     lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
   }
+  if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)
   return lines.join('\n')
 }
 

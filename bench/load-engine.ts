@@ -142,13 +142,14 @@ export class LoadEngine {
 
   /** Sends the first `pipeline` messages on every connection: the warm-up begins. */
   start(): void {
-    this.phase = Phase.WARMUP
+    if (this.phase === Phase.READY) this.phase = Phase.WARMUP // (or already measuring: no warm-up)
     const now = performance.now()
     for (const c of this.conns) if (c.state === ConnState.RUNNING) this.send(c, this.o.pipeline, now)
   }
 
   /** Opens the measured window: latencies and messages count from now on. */
   measure(): void {
+    if (this.phase !== Phase.READY && this.phase !== Phase.WARMUP) return
     this.histogram.reset()
     this.measured = 0
     this.windowStart = performance.now()

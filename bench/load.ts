@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LoadEngine, ERROR_KINDS, type EngineOptions, type EngineReport, type ErrorCounts } from './load-engine.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
-import { readCpuMs, readStatus } from './proc.js'
+import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
 
 export interface LoadOptions {
   host: string
@@ -66,6 +66,12 @@ export interface LoadResult {
   latencyMs: LatencySummary
   /** The load generator's own CPU over the window, in % of one core. */
   loadCpuPct: number
+  /**
+   * CPU the rest of the machine used over the window (every other process, the kernel's own
+   * work, hypervisor steal), in % of one core: high values mean a noisy measurement.
+   * Null without --server-pid (the server's share cannot be told apart) or without /proc.
+   */
+  otherCpuPct: number | null
   server: ServerUsage | null
 }
 
@@ -112,7 +118,8 @@ class WorkerEngine implements EngineHandle {
   private failure: Error | null = null
 
   constructor(o: EngineOptions) {
-    this.worker = new Worker(workerUrl(), { workerData: o })
+    // No inherited loaders (a test runner's TypeScript hooks): the worker is plain built JS.
+    this.worker = new Worker(workerUrl(), { workerData: o, execArgv: [] })
     this.worker.on('message', m => (this.replies.push(m), this.poke()))
     this.worker.on('error', e => ((this.failure = e), this.poke()))
     this.worker.on('exit', code => ((this.failure ??= new Error(`load thread exited (${code})`)), this.poke()))
@@ -184,16 +191,21 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   })
   try {
     await Promise.all(engines.map(e => e.connect()))
-    for (const e of engines) e.start()
-    await sleep(o.warmupMs)
-
+    if (o.warmupMs > 0) {
+      for (const e of engines) e.start()
+      await sleep(o.warmupMs)
+    }
     const cpu0 = process.cpuUsage()
     const serverCpu0 = o.serverPid ? readCpuMs(o.serverPid) : null
+    const machine0 = readMachineBusyMs()
     const t0 = performance.now()
     for (const e of engines) e.measure()
+    // Without a warm-up the window opens as the first messages go out.
+    if (o.warmupMs === 0) for (const e of engines) e.start()
     await sleep(o.durationMs)
     const serverStatus = o.serverPid ? readStatus(o.serverPid) : null
     const serverCpu1 = o.serverPid ? readCpuMs(o.serverPid) : null
+    const machine1 = readMachineBusyMs()
     const reports = await Promise.all(engines.map(e => e.finish()))
     const wallMs = performance.now() - t0
     const cpu = process.cpuUsage(cpu0)
@@ -208,13 +220,25 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         threads: serverStatus?.threads ?? null,
       }
     }
-    return merge(o, reports, windowMs, round1(((cpu.user + cpu.system) / 1000 / wallMs) * 100), server)
+    const loadCpuPct = round1(((cpu.user + cpu.system) / 1000 / wallMs) * 100)
+    let otherCpuPct: number | null = null
+    if (server?.cpuPct != null && machine0 !== null && machine1 !== null) {
+      otherCpuPct = Math.max(0, round1(((machine1 - machine0) / wallMs) * 100 - server.cpuPct - loadCpuPct))
+    }
+    return merge(o, reports, windowMs, loadCpuPct, otherCpuPct, server)
   } finally {
     for (const e of engines) e.dispose()
   }
 }
 
-function merge(o: LoadOptions, reports: EngineReport[], windowMs: number, loadCpuPct: number, server: ServerUsage | null): LoadResult {
+function merge(
+  o: LoadOptions,
+  reports: EngineReport[],
+  windowMs: number,
+  loadCpuPct: number,
+  otherCpuPct: number | null,
+  server: ServerUsage | null,
+): LoadResult {
   const histogram = createHistogram()
   const errors = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 } as ErrorCounts
   const connectFailures: Record<string, number> = {}
@@ -248,6 +272,7 @@ function merge(o: LoadOptions, reports: EngineReport[], windowMs: number, loadCp
     mbPerSec: seconds > 0 ? Math.round((messages * o.size) / seconds / 1e4) / 100 : 0,
     latencyMs: summarize(histogram),
     loadCpuPct,
+    otherCpuPct,
     server,
   }
 }

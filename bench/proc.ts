@@ -74,3 +74,22 @@ export function readComm(pid: number): string | null {
     return null
   }
 }
+
+/**
+ * CPU time the whole machine spent busy (every process, the kernel, and time stolen by a
+ * hypervisor), summed over all CPUs, in milliseconds: the noise meter of a shared machine.
+ */
+export function readMachineBusyMs(): number | null {
+  let text: string
+  try {
+    text = readFileSync('/proc/stat', 'utf8')
+  } catch {
+    return null
+  }
+  const m = /^cpu\s+(.*)$/m.exec(text)
+  if (!m) return null
+  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
+  const f = m[1].trim().split(/\s+/).map(Number)
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)
+  return (busy * 1000) / TICKS_PER_SECOND
+}

@@ -35,6 +35,7 @@ function columns(rows: CellRow[]): Column[] {
     { title: 'threads', value: r => int(r.threadsPeak) },
     { title: 'CPU %', value: r => int(r.serverCpuPct) },
     { title: 'load CPU %', value: r => int(r.loadCpuPct) },
+    { title: 'other CPU %', value: r => int(r.otherCpuPct) },
     { title: 'errors', value: r => (r.failure ? '-' : String(r.errorTotal + r.connectFailures)) },
     { title: 'vs net', value: r => fixed(r.ratioToNet, 2) },
   )

@@ -69,6 +69,8 @@ export interface CellRow extends Cell {
   connectFailures: number
   serverCpuPct: number | null
   loadCpuPct: number | null
+  /** CPU the rest of the machine used meanwhile (% of one core): the noise meter. */
+  otherCpuPct: number | null
   rssPeakKb: number | null
   threadsPeak: number | null
   /** Throughput over net's throughput in the same cell of the same run. */
@@ -228,6 +230,7 @@ function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
     connectFailures,
     serverCpuPct: median(results.map(r => r.server?.cpuPct)),
     loadCpuPct: median(results.map(r => r.loadCpuPct)),
+    otherCpuPct: median(results.map(r => r.otherCpuPct)),
     rssPeakKb: median(runs.map(r => r.rssPeakKb)),
     threadsPeak: median(runs.map(r => r.threadsPeak)),
     ratioToNet: null,
