@@ -22,9 +22,8 @@ export function reportFatal(err: unknown): void {
 
 /** A one-line, human description of a system error (EADDRINUSE, ECONNREFUSED, ...). */
 export function describeError(e: NodeJS.ErrnoException): string {
-  const where = (e as { address?: string; port?: number }).address
-    ? ` (${(e as { address?: string }).address}:${(e as { port?: number }).port})`
-    : ''
+  const { address, port } = e as { address?: string; port?: number }
+  const where = address ? ` (${address}${port === undefined ? '' : `:${port}`})` : ''
   switch (e?.code) {
     case 'EADDRINUSE':
       return `address already in use${where}`
@@ -138,4 +137,28 @@ export async function serveUntilSignalled(server: RunningServer): Promise<void> 
 /** A timestamped log line on stderr (stdout is kept for the `listening on` line and data). */
 export function log(message: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${message}\n`)
+}
+
+/**
+ * A log line that may repeat in a flood (refused connections, EMFILE on accept): the first one is
+ * printed, the rest are counted and summarised at most once per interval, so a flood cannot turn
+ * into a flood of log lines.
+ */
+export class RateLimitedLog {
+  private lastAt = -Infinity
+  private suppressed = 0
+
+  constructor(private readonly intervalMs = 1000) {}
+
+  log(message: string): void {
+    const now = performance.now()
+    if (now - this.lastAt < this.intervalMs) {
+      this.suppressed++
+      return
+    }
+    const more = this.suppressed ? ` (+${this.suppressed} more like this)` : ''
+    this.suppressed = 0
+    this.lastAt = now
+    log(message + more)
+  }
 }

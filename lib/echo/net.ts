@@ -3,13 +3,23 @@
 // is not reading its echoes, and with allowHalfOpen the echo of everything sent before
 // the client's FIN is finished before our own FIN goes out.
 import net from 'node:net'
-import { log, type RunningServer } from '../cli-support.js'
+import { RateLimitedLog, log, type RunningServer } from '../cli-support.js'
 import type { EchoOptions } from './options.js'
 
 export async function startNetEcho(options: EchoOptions): Promise<RunningServer> {
   const sockets = new Set<net.Socket>()
+  const refusals = new RateLimitedLog()
+  const acceptErrors = new RateLimitedLog()
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {
+    if (sockets.size >= options.maxConnections) {
+      refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: connection limit (${options.maxConnections}) reached`)
+      socket.destroy()
+      return
+    }
     sockets.add(socket)
+    if (options.idleTimeoutMs > 0) {
+      socket.setTimeout(options.idleTimeoutMs, () => socket.destroy())
+    }
     if (options.verbose) log(`connect ${socket.remoteAddress}:${socket.remotePort} (${sockets.size} active)`)
     socket.on('error', () => socket.destroy())
     socket.on('close', () => {
@@ -25,7 +35,7 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       resolve()
     })
   })
-  server.on('error', err => log(`accept error: ${err.message}`))
+  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
   const address = server.address() as net.AddressInfo
   let resolveDone!: () => void
   const done = new Promise<void>(r => (resolveDone = r))

@@ -12,6 +12,10 @@ export interface EchoOptions {
   trace: boolean
   /** How long a graceful stop waits for connections to finish before closing them. */
   shutdownGraceMs: number
+  /** Connections served at once; more are refused (closed at once, logged). */
+  maxConnections: number
+  /** Close a connection that has sent nothing for this long; 0 = never. */
+  idleTimeoutMs: number
 }
 
 export const ECHO_DEFAULTS: EchoOptions = {
@@ -21,4 +25,6 @@ export const ECHO_DEFAULTS: EchoOptions = {
   verbose: true,
   trace: false,
   shutdownGraceMs: 2000,
+  maxConnections: 20_000,
+  idleTimeoutMs: 0,
 }

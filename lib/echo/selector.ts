@@ -10,7 +10,7 @@
 // DRAINING    the client has shut down its write side; finish echoing what we have.
 // HALF_CLOSED we sent our FIN; the connection is closed (Node flushes the rest, as the kernel would).
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener } from '../../reactor/index.js'
-import { log, type RunningServer } from '../cli-support.js'
+import { RateLimitedLog, log, type RunningServer } from '../cli-support.js'
 import type { EchoOptions } from './options.js'
 
 enum State {
@@ -31,6 +31,8 @@ class EchoSession {
   private pending: Buffer[] = []
   private pendingBytes = 0
   private events = EVENT_READ
+  /** performance.now() of the last bytes received; kept only with --idle-timeout. */
+  lastActive = 0
   readonly peer: string
 
   constructor(
@@ -71,6 +73,7 @@ class EchoSession {
         this.state = State.DRAINING
         return
       }
+      if (this.server.tracksIdle) this.lastActive = performance.now()
       if (this.pendingBytes === 0) {
         // Write-through: most echoes fit the send buffer at once and never touch `pending`.
         const sent = this.conn.send(data)
@@ -136,8 +139,11 @@ class EchoSession {
 
 export class SelectorEchoServer {
   readonly loop: EventLoop
+  readonly tracksIdle: boolean
   private readonly sessions = new Set<EchoSession>()
   private stopping = false
+  private readonly refusals = new RateLimitedLog()
+  private readonly acceptErrors = new RateLimitedLog()
 
   constructor(
     readonly listener: Listener,
@@ -145,6 +151,23 @@ export class SelectorEchoServer {
   ) {
     this.loop = new EventLoop({ trace: options.trace })
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
+    this.tracksIdle = options.idleTimeoutMs > 0
+    if (this.tracksIdle) this.scheduleIdleSweep()
+  }
+
+  /**
+   * One timer for all connections rather than one per connection re-armed on every read: a sweep
+   * every quarter of the timeout closes the silent ones (at most 25% late).
+   */
+  private scheduleIdleSweep(): void {
+    const timeout = this.options.idleTimeoutMs
+    this.loop.callLater(Math.max(10, timeout / 4), () => {
+      const now = performance.now()
+      for (const session of [...this.sessions]) {
+        if (now - session.lastActive >= timeout) session.close(`idle for ${timeout / 1000} s`)
+      }
+      if (!this.stopping) this.scheduleIdleSweep()
+    })
   }
 
   /** The listener's callback: accept every waiting connection and register it for READ. */
@@ -154,11 +177,19 @@ export class SelectorEchoServer {
       try {
         conn = listener.accept()
       } catch (err) {
-        log(`accept failed: ${(err as Error).message}`)
+        // EMFILE/ENFILE: out of descriptors. libuv has already shed the connection it could not
+        // take; we keep serving the others and accept again when descriptors are free.
+        this.acceptErrors.log(`accept failed: ${(err as Error).message}`)
         return
       }
       if (!conn) return
+      if (this.sessions.size >= this.options.maxConnections) {
+        this.refusals.log(`refused ${conn.remoteAddress}:${conn.remotePort}: connection limit (${this.options.maxConnections}) reached`)
+        conn.close()
+        continue
+      }
       const session = new EchoSession(conn, this)
+      if (this.tracksIdle) session.lastActive = performance.now()
       this.sessions.add(session)
       this.loop.register(conn, EVENT_READ, session.onEvent)
       if (this.options.verbose) log(`connect ${session.peer} (${this.sessions.size} active)`)

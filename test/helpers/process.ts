@@ -22,9 +22,16 @@ export interface ServerProcess {
 /** Spawns `node dist/lib/cli.js ...args` and resolves once it prints `listening on H:P`. */
 export async function startServer(
   args: string[],
-  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  opts: {
+    timeoutMs?: number
+    env?: NodeJS.ProcessEnv
+    nodeArgs?: string[]
+    /** A command the node invocation is appended to, e.g. ['bash', '-c', 'ulimit -n 64 && exec "$@"', 'bash']. */
+    wrapper?: string[]
+  } = {},
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
+  const command = [...(opts.wrapper ?? []), process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args]
+  const child = spawn(command[0], command.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...opts.env },
   })
