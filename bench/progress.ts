@@ -13,7 +13,7 @@ export interface Progress {
   done(): void
 }
 
-const BAR_WIDTH = 24
+const BAR_WIDTH = 20
 
 function formatSeconds(s: number): string {
   s = Math.max(0, Math.round(s))
@@ -30,7 +30,7 @@ export function createProgress(total: number, secondsPerStep: number, stream: No
   const draw = () => {
     const filled = Math.round((index / Math.max(1, total)) * BAR_WIDTH)
     const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled)
-    const line = `${bar} ${index}/${total}  ${current}  (about ${eta()} left)`
+    const line = `${bar} ${index}/${total}  ~${eta()} left  ${current}`
     const width = stream.columns ?? 100
     stream.write(`\r\x1b[K${line.slice(0, width - 1)}`)
   }
