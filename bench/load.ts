@@ -117,7 +117,8 @@ class WorkerEngine implements EngineHandle {
   private waiter: (() => void) | null = null
   private failure: Error | null = null
 
-  constructor(o: EngineOptions) {
+  constructor(private readonly options: EngineOptions) {
+    const o = options
     // No inherited loaders (a test runner's TypeScript hooks): the worker is plain built JS.
     this.worker = new Worker(workerUrl(), { workerData: o, execArgv: [] })
     this.worker.on('message', m => (this.replies.push(m), this.poke()))
@@ -147,7 +148,9 @@ class WorkerEngine implements EngineHandle {
 
   async connect() {
     this.worker.postMessage('connect')
-    await this.reply(24 * 3600_000) // bounded by the engine's own connect deadlines
+    // The engine bounds each connect; this bounds the thread itself, should it wedge.
+    const o = this.options
+    await this.reply(o.connectTimeoutMs * Math.ceil(o.conns / o.connectConcurrency) + 10_000)
   }
   start() {
     this.worker.postMessage('start')

@@ -72,6 +72,8 @@ function idleLine(row: IdleRow): string {
   ]
   if (s) parts.push(`; server RSS ${mib(s.rssBeforeKb)} → ${mib(s.rssAfterKb)} MiB = ${s.perConnKb === null ? '-' : s.perConnKb.toFixed(1)} KiB per connection, ${s.threads ?? '-'} threads`)
   const lines = [parts.join('')]
+  const limit = (l: typeof r.fdLimit) => (l ? `${l.soft}${l.soft === l.hard ? ' (its hard limit: the most allowed here)' : ` (hard ${l.hard})`}` : 'unknown')
+  lines.push(`    open-file limits: load generator ${limit(r.fdLimit)}, server ${limit(r.serverFdLimit)}`)
   for (const n of r.notes) lines.push(`    note: ${n}`)
   if (row.failure) lines.push(`    note: ${row.failure}`)
   return lines.join('\n')

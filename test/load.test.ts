@@ -114,6 +114,21 @@ t.test('against the net echo server', async t => {
     t.ok(r.fdLimit && r.fdLimit.soft > 0, 'its own fd limit is reported')
   })
 
+  t.test('idle connections past the open-file limit: EMFILE failures, said plainly', async t => {
+    const child = spawn('bash', ['-c', `ulimit -n 80; exec "$@"`, 'bash', process.execPath, CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--idle', '120', '--hold', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', d => (out += d))
+    const [code] = await once(child, 'close')
+    t.equal(code, 1, 'not every connection was served')
+    const r = JSON.parse(out)
+    t.equal(r.fdLimit.soft, 80)
+    t.ok(r.connectFailures.EMFILE > 0, `EMFILE failures: ${JSON.stringify(r.connectFailures)}`)
+    t.ok(r.accepted > 0 && r.accepted < 120, `${r.accepted} served`)
+    t.match(r.notes.join(' '), /may open only 80 files \(ulimit -n/)
+  })
+
   t.test('bad command lines are usage errors (status 2)', async t => {
     for (const args of [[], ['--target', 'nowhere'], ['--target', `127.0.0.1:${server.port}`, '--conns', '0']]) {
       const { code, stderr } = await loadCli(args)
