@@ -43,6 +43,7 @@ struct Conn {
   size_t head = 0, tail = 0, inflight = 0;
   size_t pending_write = 0;     // bytes queued but not yet written (kernel buffer full)
   size_t write_off = 0;         // offset in the pattern of the next byte to write
+  bool want_out = false;        // registered for EPOLLOUT (only while a write is pending)
 };
 
 int main(int argc, char** argv) {
@@ -112,10 +113,14 @@ int main(int argc, char** argv) {
       c.pending_write -= w;
       c.write_off = (c.write_off + w) % pattern.size();
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN | (c.pending_write ? EPOLLOUT : 0);
-    ev.data.u32 = idx;
-    epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+    const bool want_out = c.pending_write > 0;
+    if (want_out != c.want_out) {  // epoll_ctl only when the interest changes
+      c.want_out = want_out;
+      epoll_event ev{};
+      ev.events = EPOLLIN | (want_out ? EPOLLOUT : 0);
+      ev.data.u32 = idx;
+      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+    }
   };
   auto send = [&](Conn& c, int idx, size_t count, double t) {
     for (size_t k = 0; k < count; k++) {
