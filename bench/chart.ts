@@ -67,7 +67,8 @@ function drawPanel(p: Panel, colors: Map<string, string>): string {
     const lo = Math.floor(Math.log10(Math.min(...values, 1)))
     const hi = Math.max(lo + 1, Math.ceil(Math.log10(Math.max(...values, 1))))
     yOf = v => y0 + h - ((Math.log10(v) - lo) / (hi - lo)) * h
-    for (let e = lo; e <= hi; e++) for (const m of [1, 2, 5]) if (e + Math.log10(m) <= hi) ticks.push([m * 10 ** e, compact(m * 10 ** e)])
+    const steps = hi - lo > 3 ? [1] : [1, 2, 5] // many decades: label only the powers of ten
+    for (let e = lo; e <= hi; e++) for (const m of steps) if (e + Math.log10(m) <= hi) ticks.push([m * 10 ** e, compact(m * 10 ** e)])
   } else {
     const { top, step } = niceLinear(Math.max(...values, 0))
     yOf = v => y0 + h - (v / top) * h
