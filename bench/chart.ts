@@ -128,7 +128,8 @@ export function renderChart(rows: BenchRow[]): string {
   const title = 'selectloop bench: echo throughput and p99 latency by connection count'
   const facts = header
     ? `${header.cpus} CPUs (${header.cpuModel}), Node ${header.node}, ${header.date.slice(0, 16).replace('T', ' ')} UTC; ` +
-      `${header.options.durationMs / 1000} s per cell${header.options.repeat > 1 ? `, median of ${header.options.repeat}` : ''}`
+      `${header.options.durationMs / 1000} s per cell${header.options.repeat > 1 ? `, median of ${header.options.repeat}` : ''}; ` +
+      `load average ${header.loadAverage[0]} (a shared machine: see "other CPU %" in the JSON lines)`
     : ''
   body.push(`<text x="20" y="28" class="title">${escapeXml(title)}</text>`)
   body.push(`<text x="20" y="50" class="facts">${escapeXml(facts)}</text>`)
@@ -149,7 +150,7 @@ export function renderChart(rows: BenchRow[]): string {
     )
     body.push(
       drawPanel(
-        { x: PANEL_W + GAP_X, y, title: `p99 latency, ${what} (log scale)`, rows: groupRows, conns, value: r => r.p99Ms, log: true, unit: 'p99 latency, ms' },
+        { x: PANEL_W + GAP_X, y, title: `p99 latency, ${what} (log)`, rows: groupRows, conns, value: r => r.p99Ms, log: true, unit: 'p99 latency, ms' },
         colors,
       ),
     )
