@@ -8,6 +8,7 @@ import { ECHO_MODELS } from '../lib/echo/options.js'
 import { runBench, matrix, secondsPerRun, type BenchOptions } from './runner.js'
 import type { ServerSpec } from './servers.js'
 import { createProgress } from './progress.js'
+import { parseSize } from './load-command.js'
 import { formatReport } from './report.js'
 import { renderChart } from './chart.js'
 
@@ -42,15 +43,6 @@ function parseList<T>(name: string, value: string | undefined, fallback: T[], it
   const items = value.split(',').map(s => s.trim()).filter(Boolean)
   if (items.length === 0) throw new UsageError(`${name} needs at least one value`)
   return [...new Set(items.map(item))]
-}
-
-export function parseSize(name: string, s: string): number {
-  const m = /^(\d+)\s*(k|kib|kb|m|mib|mb)?$/i.exec(s.trim())
-  if (!m) throw new UsageError(`${name}: '${s}' is not a size (e.g. 64, 1024, 16k)`)
-  const unit = (m[2] ?? '').toLowerCase()
-  const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1)
-  if (n < 1 || n > 16 * 1024 * 1024) throw new UsageError(`${name} must be between 1 B and 16 MiB, got '${s}'`)
-  return n
 }
 
 function parseServer(value: string): ServerSpec {

@@ -11,7 +11,7 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
 
   --target      the echo server to load (required)
   --conns       connections (default ${LOAD_DEFAULTS.conns})
-  --size        bytes per message (default ${LOAD_DEFAULTS.size})
+  --size        bytes per message, k = KiB (default ${LOAD_DEFAULTS.size})
   --pipeline    messages in flight per connection; 1 is ping-pong (default ${LOAD_DEFAULTS.pipeline})
   --duration    measured seconds (default ${LOAD_DEFAULTS.durationMs / 1000})
   --warmup      seconds of load before measuring, not counted (default ${LOAD_DEFAULTS.warmupMs / 1000})
@@ -50,6 +50,16 @@ export function parseTarget(value: string | undefined): { host: string; port: nu
   return { host: m[1].replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port }
 }
 
+/** A message size: bytes, or with k/KiB or m/MiB. */
+export function parseSize(name: string, s: string): number {
+  const m = /^(\d+)\s*(k|kib|kb|m|mib|mb)?$/i.exec(s.trim())
+  if (!m) throw new UsageError(`${name}: '${s}' is not a size (e.g. 64, 1024, 16k)`)
+  const unit = (m[2] ?? '').toLowerCase()
+  const n = Number(m[1]) * (unit.startsWith('k') ? 1024 : unit.startsWith('m') ? 1024 * 1024 : 1)
+  if (n < 1 || n > 16 * 1024 * 1024) throw new UsageError(`${name} must be between 1 B and 16 MiB, got '${s}'`)
+  return n
+}
+
 export function parseLoadArgs(argv: string[]): ParsedLoadArgs | null {
   const parsed = parseCommandArgs(
     argv,
@@ -81,7 +91,7 @@ export function parseLoadArgs(argv: string[]): ParsedLoadArgs | null {
     host,
     port,
     conns: idle ?? (v.conns === undefined ? LOAD_DEFAULTS.conns : parseIntegerOption('--conns', v.conns, 1, 1_000_000)),
-    size: v.size === undefined ? LOAD_DEFAULTS.size : parseIntegerOption('--size', v.size, 1, 16 * 1024 * 1024),
+    size: v.size === undefined ? LOAD_DEFAULTS.size : parseSize('--size', v.size),
     pipeline: v.pipeline === undefined ? LOAD_DEFAULTS.pipeline : parseIntegerOption('--pipeline', v.pipeline, 1, 4096),
     warmupMs: seconds('--warmup', v.warmup, LOAD_DEFAULTS.warmupMs, 0),
     durationMs: seconds('--duration', v.duration, LOAD_DEFAULTS.durationMs, 0.05),
