@@ -1,0 +1,88 @@
+// `selectloop chat [--model selector] [--host H] [--port P] [--framing auto|line|chunk]
+//                  [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
+//                  [--no-console] [--quiet] [--trace]`
+import {
+  parseChoice,
+  parseCommandArgs,
+  parseIntegerOption,
+  parsePort,
+  serveUntilSignalled,
+  type RunningServer,
+} from '../cli-support.js'
+import { capConnections } from '../fd-limit.js'
+import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
+
+const D = CHAT_DEFAULTS
+const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
+                       [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
+                       [--no-console] [--quiet] [--trace]
+
+  --model        concurrency model (default selector)
+  --host         address to bind (default ${D.host})
+  --port         port to bind, 0 for any free port (default ${D.port})
+  --framing      line: messages end with \\n; chunk: each read is a message (Python-style
+                 clients that send with no newline); auto: decided per connection from its
+                 first read (default ${D.framing})
+  --max-clients  connections beyond this are told the server is full (default ${D.maxClients})
+  --max-line     longest message in bytes; longer closes that connection (default ${D.maxLine})
+  --max-name     longest user name in characters (default ${D.maxName})
+  --max-outbuf   bytes queued for one client before it is dropped as not reading (default ${D.maxOutbuf})
+  --no-console   do not read operator commands from stdin (for servers run in the background)
+  --quiet        do not log connects, joins and leaves, nor show the chat on stdout
+  --trace        print each select round and dispatch
+
+Operator console (type on the server's stdin): text goes to everyone as [server] text;
+/who, /msg NAME text, /kick NAME.`
+
+export async function startChat(model: ChatModel, options: ChatOptions): Promise<RunningServer> {
+  switch (model) {
+    case 'selector':
+      return (await import('./server-selector.js')).startSelectorChat(options)
+    default:
+      throw new Error(`model '${model}' is not available yet`)
+  }
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const parsed = parseCommandArgs(
+    argv,
+    {
+      model: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      framing: { type: 'string' },
+      'max-clients': { type: 'string' },
+      'max-line': { type: 'string' },
+      'max-name': { type: 'string' },
+      'max-outbuf': { type: 'string' },
+      'no-console': { type: 'boolean' },
+      quiet: { type: 'boolean' },
+      trace: { type: 'boolean' },
+    },
+    USAGE,
+  )
+  if (!parsed) return
+  const v = parsed.values
+  const int = (name: string, value: string | undefined, fallback: number, min: number, max: number) =>
+    value === undefined ? fallback : parseIntegerOption(name, value, min, max)
+  const model = parseChoice('--model', v.model, CHAT_MODELS, 'selector')
+  const options: ChatOptions = {
+    ...D,
+    host: v.host ?? D.host,
+    port: parsePort(v.port, D.port),
+    framing: parseChoice('--framing', v.framing, FRAMINGS, D.framing),
+    // Lowered (with a log line) when the file-descriptor limit would be reached first.
+    maxClients: capConnections(
+      v['max-clients'] === undefined ? undefined : parseIntegerOption('--max-clients', v['max-clients'], 1, 1_000_000),
+      D.maxClients,
+    ),
+    maxLine: int('--max-line', v['max-line'], D.maxLine, 16, 16 * 1024 * 1024),
+    maxName: int('--max-name', v['max-name'], D.maxName, 1, 1024),
+    maxOutbuf: int('--max-outbuf', v['max-outbuf'], D.maxOutbuf, 1024, 1024 * 1024 * 1024),
+    console: !v['no-console'],
+    verbose: !v.quiet,
+    trace: Boolean(v.trace),
+  }
+  const server = await startChat(model, options)
+  await serveUntilSignalled(server)
+}

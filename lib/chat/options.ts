@@ -1,0 +1,45 @@
+// The chat server's options, shared by every concurrency model.
+export const CHAT_MODELS = ['selector'] as const
+export type ChatModel = (typeof CHAT_MODELS)[number]
+
+/** How a connection's bytes are cut into messages (see framing.ts). */
+export const FRAMINGS = ['auto', 'line', 'chunk'] as const
+export type Framing = (typeof FRAMINGS)[number]
+
+export interface ChatOptions {
+  host: string
+  port: number
+  backlog: number
+  framing: Framing
+  /** Connections beyond this many are told the server is full and closed. */
+  maxClients: number
+  /** Longest message, in bytes, without its newline; longer → told why and closed. */
+  maxLine: number
+  /** Longest user name, in characters (code points). */
+  maxName: number
+  /** Bytes queued for one recipient beyond which it is dropped as not reading. */
+  maxOutbuf: number
+  /** Log connects, joins and leaves (with the active count) on stderr and the chat on stdout. */
+  verbose: boolean
+  /** Print each select round and dispatch. */
+  trace: boolean
+  /** Read operator commands from stdin (off for servers run in the background). */
+  console: boolean
+  /** How long a graceful stop waits for goodbyes to be flushed before resetting connections. */
+  shutdownGraceMs: number
+}
+
+export const CHAT_DEFAULTS: ChatOptions = {
+  host: '127.0.0.1',
+  port: 8070,
+  backlog: 511,
+  framing: 'auto',
+  maxClients: 1000,
+  maxLine: 4096,
+  maxName: 32,
+  maxOutbuf: 256 * 1024,
+  verbose: true,
+  trace: false,
+  console: true,
+  shutdownGraceMs: 2000,
+}

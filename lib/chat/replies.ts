@@ -1,0 +1,30 @@
+// Every line the chat server says, in one place, so every model words things the same way.
+// Lines are returned without their `\n`; the server always sends `\n`-terminated lines.
+import { USER_HELP } from './commands.js'
+
+export const replies = {
+  welcome: (name: string, count: number) => `welcome ${name}, ${count} here now; ${USER_HELP}`,
+  nameRefused: (reason: string) => `name refused: ${reason}; try another name`,
+  joined: (name: string) => `${name} joined`,
+  left: (name: string) => `${name} left`,
+  said: (name: string, text: string) => `${name}: ${text}`,
+  whispered: (name: string, text: string) => `${name} (private): ${text}`,
+  operatorSaid: (text: string) => `[server] ${text}`,
+  operatorWhispered: (text: string) => `[server] (private): ${text}`,
+  who: (names: string[]) => `here now (${names.length}): ${names.join(', ')}`,
+  noSuchUser: (name: string) => `no one called ${name} is here`,
+  unknownCommand: (command: string) => `unknown command ${command} (${USER_HELP})`,
+  tooLong: (maxBytes: number) => `line too long (over ${maxBytes} bytes); closing the connection`,
+  full: (maxClients: number) => `server full (${maxClients} clients); try again later`,
+  kicked: () => 'you were removed from the chat by the operator',
+  closing: () => 'server closing',
+}
+
+/**
+ * Control characters in someone's text (terminal escape sequences, bells, NULs) would act on
+ * every other client's terminal; they are shown as U+FFFD instead. Tabs pass.
+ */
+export function sanitize(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g, '\uFFFD')
+}

@@ -1,0 +1,350 @@
+// The `selector` model of the chat: one thread, one selector, every socket and the operator's
+// stdin registered in it. The protocol (who gets what) is the ChatRoom's; this module does the
+// I/O: accept, read and frame, queue output per recipient, write when the socket can take it.
+//
+// No locks. The Python seeds guard their client list with a threading.Lock because several
+// threads walk and change it at once; here one thread runs one callback at a time, each to the
+// end, so nothing else can touch the list while a broadcast walks it.
+//
+// Per connection, what the loop watches follows the room's state for it:
+//   AWAITING_NAME, CHATTING   READ, plus WRITE while output is queued;
+//   CLOSING                   WRITE only, until the queue is flushed; then the socket is closed.
+// Output from one round of the loop is coalesced: deliveries only queue bytes, and one timer at
+// the end of the round (callLater(0)) writes each recipient's queue with as few sends as it can,
+// applies interest changes, and tears down connections that failed or overflowed meanwhile.
+import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader } from '../../reactor/index.js'
+import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
+import { MessageFramer } from './framing.js'
+import type { ChatOptions } from './options.js'
+import { ChatRoom, SessionState, type RoomIO } from './room.js'
+
+/**
+ * One read of at most RECV_SIZE per connection per round: fair to everyone, and it bounds what
+ * one round can queue for a recipient (connections × RECV_SIZE) before the queue is flushed.
+ */
+const RECV_SIZE = 16 * 1024
+/** Small queued lines are merged into sends of up to this size. */
+const COALESCE_BYTES = 64 * 1024
+
+class ChatConnection {
+  private out: Buffer[] = []
+  private outBytes = 0
+  private events = EVENT_READ
+  /** Why this connection must be torn down at once (send error, overflow), or null. */
+  failure: string | null = null
+  gone = false
+  readonly framer: MessageFramer
+  readonly peer: string
+
+  constructor(
+    readonly id: number,
+    readonly conn: Connection,
+    private readonly server: SelectorChatServer,
+  ) {
+    this.peer = `${conn.remoteAddress}:${conn.remotePort}`
+    this.framer = new MessageFramer(server.options.framing, server.options.maxLine)
+  }
+
+  private get state(): SessionState {
+    // Once the room has forgotten a connection it has nothing more to say to it.
+    return this.server.room.session(this.id)?.state ?? SessionState.CLOSING
+  }
+
+  /** The loop's callback for this connection. */
+  readonly onEvent = (_conn: Connection, mask: number): void => {
+    switch (this.state) {
+      case SessionState.AWAITING_NAME:
+      case SessionState.CHATTING:
+        if (mask & EVENT_WRITE) this.flush()
+        if (mask & EVENT_READ) this.read()
+        break
+      case SessionState.CLOSING:
+        if (mask & EVENT_WRITE) this.flush()
+        break
+    }
+    this.server.touch(this)
+  }
+
+  /** One read per readiness event (level-triggered: more data means another event next round). */
+  private read(): void {
+    const room = this.server.room
+    let data: Buffer | null
+    try {
+      data = this.conn.recv(RECV_SIZE)
+    } catch (err) {
+      this.fail(describeSocketError(err))
+      return
+    }
+    if (data === null) return
+    if (data.length === 0) {
+      for (const message of this.framer.end()) room.receive(this.id, message)
+      room.closed(this.id, 'end of input')
+      return
+    }
+    const { messages, tooLong } = this.framer.push(data)
+    for (const message of messages) {
+      room.receive(this.id, message)
+      if (this.state === SessionState.CLOSING) return
+    }
+    if (tooLong) room.tooLong(this.id)
+  }
+
+  /**
+   * Queues one line for this client (RoomIO.deliver). Written at the end of the round, or at
+   * once when much has piled up this round, so that the socket takes what it can before the
+   * queue is judged.
+   */
+  enqueue(line: Buffer): void {
+    if (this.gone || this.failure !== null) return
+    this.out.push(line)
+    this.outBytes += line.length
+    if (this.outBytes >= COALESCE_BYTES) {
+      this.flush()
+      this.checkOverflow()
+    }
+    this.server.touch(this)
+  }
+
+  /**
+   * After a flush: more than maxOutbuf still queued means the socket's own buffers (Node's and
+   * the kernel's) are full too: the client is not reading. It is dropped, never buffered for.
+   */
+  private checkOverflow(): void {
+    const max = this.server.options.maxOutbuf
+    if (this.failure !== null || this.outBytes <= max) return
+    const who = this.server.room.session(this.id)?.name ?? this.peer
+    log(`dropping ${who} (${this.peer}): not reading, ${this.outBytes} bytes queued for it (max ${max})`)
+    this.fail('dropped: not reading')
+  }
+
+  /** Sends what is queued, as much as the connection accepts (partial writes are real). */
+  flush(): void {
+    try {
+      while (this.out.length > 0) {
+        if (this.out.length > 1 && this.out[0].length < COALESCE_BYTES) this.mergeHead()
+        const head = this.out[0]
+        const sent = this.conn.send(head)
+        this.outBytes -= sent
+        if (sent < head.length) {
+          this.out[0] = head.subarray(sent)
+          return
+        }
+        this.out.shift()
+      }
+    } catch (err) {
+      this.fail(describeSocketError(err))
+    }
+  }
+
+  /** Copies the first few small lines into one buffer, so they go out in one send. */
+  private mergeHead(): void {
+    let n = 0
+    let bytes = 0
+    while (n < this.out.length && bytes + this.out[n].length <= COALESCE_BYTES) bytes += this.out[n++].length
+    if (n > 1) this.out.splice(0, n, Buffer.concat(this.out.slice(0, n), bytes))
+  }
+
+  private fail(reason: string): void {
+    if (this.failure === null) this.failure = reason
+  }
+
+  /**
+   * After a round: flush, then either tear down (failed), close (CLOSING with nothing left to
+   * send), or set the interest the state calls for.
+   */
+  settle(): void {
+    if (this.gone) return
+    if (this.failure === null && this.outBytes > 0) {
+      this.flush()
+      this.checkOverflow()
+    }
+    if (this.failure !== null) return this.server.remove(this, this.failure, true)
+    const state = this.state
+    if (state === SessionState.CLOSING && this.outBytes === 0) return this.server.remove(this, 'closed', false)
+    const events = (state === SessionState.CLOSING ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0)
+    if (events !== this.events) {
+      this.events = events
+      this.server.loop.modify(this.conn, events)
+    }
+  }
+}
+
+export class SelectorChatServer {
+  readonly loop: EventLoop
+  readonly room: ChatRoom
+  private readonly conns = new Map<number, ChatConnection>()
+  private nextId = 1
+  /** Connections with queued output, interest changes or failures since the last settle. */
+  private dirty = new Set<ChatConnection>()
+  private settleScheduled = false
+  private consoleReader: StreamReader | null = null
+  private readonly consoleFramer: MessageFramer
+  private stopping = false
+  /** A connection flood past --max-clients must not become a flood of log lines. */
+  private readonly refusals = new RateLimitedLog()
+  private readonly acceptErrors = new RateLimitedLog()
+  /** The operator's stdout was closed (EPIPE): the chat goes on without showing it. */
+  private stdoutGone = false
+
+  constructor(
+    readonly listener: Listener,
+    readonly options: ChatOptions,
+  ) {
+    this.loop = new EventLoop({ trace: options.trace })
+    const io: RoomIO = {
+      deliver: (id, line) => this.conns.get(id)?.enqueue(line),
+      hangUp: id => {
+        const c = this.conns.get(id)
+        if (c) this.touch(c)
+      },
+      console: line => this.toOperator(line),
+      log,
+    }
+    process.stdout.once('error', () => (this.stdoutGone = true))
+    this.room = new ChatRoom(io, options)
+    this.consoleFramer = new MessageFramer('line', options.maxLine)
+    this.loop.register(listener, EVENT_READ, this.onAcceptable)
+    if (options.console) {
+      // The operator's terminal, watched by the same selector as the sockets.
+      this.consoleReader = new StreamReader(process.stdin)
+      this.loop.register(this.consoleReader, EVENT_READ, this.onConsole)
+    }
+  }
+
+  /** The listener's callback: accept every waiting connection; the room may refuse it (full). */
+  private readonly onAcceptable = (listener: Listener): void => {
+    for (;;) {
+      let conn: Connection | null
+      try {
+        conn = listener.accept()
+      } catch (err) {
+        this.acceptErrors.log(`accept failed: ${describeSocketError(err)}`)
+        return
+      }
+      if (!conn) return
+      const c = new ChatConnection(this.nextId++, conn, this)
+      this.conns.set(c.id, c)
+      this.loop.register(conn, EVENT_READ, c.onEvent)
+      if (!this.room.open(c.id, c.peer)) {
+        this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
+      }
+    }
+  }
+
+  /** The operator console's callback: each stdin line goes to the room as the operator's. */
+  private readonly onConsole = (reader: StreamReader): void => {
+    let data: Buffer | null
+    try {
+      data = reader.recv()
+    } catch {
+      data = Buffer.alloc(0) // an unreadable stdin (EIO, ...) is treated as closed
+    }
+    if (data === null) return
+    if (data.length === 0) {
+      for (const line of this.consoleFramer.end()) this.room.operator(line)
+      this.closeConsole()
+      log('operator console closed (end of input); still serving')
+    } else {
+      const { messages, tooLong } = this.consoleFramer.push(data)
+      for (const line of messages) this.room.operator(line)
+      if (tooLong) {
+        this.toOperator(`line too long (over ${this.options.maxLine} bytes); console closed`)
+        this.closeConsole()
+      }
+    }
+    this.scheduleSettle()
+  }
+
+  private toOperator(line: string): void {
+    if (!this.stdoutGone) process.stdout.write(line + '\n')
+  }
+
+  private closeConsole(): void {
+    if (!this.consoleReader) return
+    if (this.loop.isRegistered(this.consoleReader)) this.loop.unregister(this.consoleReader)
+    this.consoleReader.close()
+    this.consoleReader = null
+  }
+
+  /** Marks a connection for the end-of-round settle. */
+  touch(c: ChatConnection): void {
+    this.dirty.add(c)
+    this.scheduleSettle()
+  }
+
+  private scheduleSettle(): void {
+    if (this.settleScheduled) return
+    this.settleScheduled = true
+    this.loop.callLater(0, this.settle)
+  }
+
+  /** Writes, closes and tears down until nothing changes (a teardown may broadcast `left`). */
+  private readonly settle = (): void => {
+    while (this.dirty.size > 0) {
+      const batch = this.dirty
+      this.dirty = new Set()
+      for (const c of batch) c.settle()
+    }
+    this.settleScheduled = false
+    if (this.stopping && this.conns.size === 0) this.loop.stop()
+  }
+
+  /** Ends a connection: the room is told (others hear `left` if it was chatting), the socket goes. */
+  remove(c: ChatConnection, reason: string, abrupt: boolean): void {
+    c.gone = true
+    this.conns.delete(c.id)
+    this.dirty.delete(c)
+    if (this.loop.isRegistered(c.conn)) this.loop.unregister(c.conn)
+    if (abrupt) c.conn.reset()
+    else c.conn.close()
+    this.room.closed(c.id, reason)
+  }
+
+  /** Stop accepting, tell everyone `server closing`, flush, close; reset what is left after the grace time. */
+  stop(): void {
+    if (this.stopping) return
+    this.stopping = true
+    this.loop.unregister(this.listener)
+    this.listener.close()
+    this.closeConsole()
+    this.room.shutdown()
+    this.scheduleSettle()
+    this.loop.callLater(this.options.shutdownGraceMs, () => {
+      for (const c of [...this.conns.values()]) this.remove(c, 'server stopped', true)
+      this.loop.stop()
+    })
+  }
+}
+
+function describeSocketError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  switch (e?.code) {
+    case 'ECONNRESET':
+      return 'connection reset'
+    case 'EPIPE':
+      return 'broken pipe'
+    default:
+      return e?.code ?? e?.message ?? String(err)
+  }
+}
+
+export async function startSelectorChat(options: ChatOptions): Promise<RunningServer> {
+  const listener = await Listener.listen({
+    host: options.host,
+    port: options.port,
+    backlog: options.backlog,
+    lingerMs: options.shutdownGraceMs,
+  })
+  const server = new SelectorChatServer(listener, options)
+  const done = server.loop.run()
+  const { host, port } = listener.address()
+  return {
+    host,
+    port,
+    done,
+    async stop() {
+      server.stop()
+      await done
+    },
+  }
+}

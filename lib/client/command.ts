@@ -1,0 +1,43 @@
+// `selectloop client chat [--host H] [--port 8070] [--name NAME]`
+// `selectloop client echo [--host H] [--port 8080]`
+import { parseCommandArgs, parsePort, UsageError } from '../cli-support.js'
+import { chatBehaviour } from './chat.js'
+import { echoBehaviour } from './echo.js'
+import { TerminalLink } from './terminal-link.js'
+
+const USAGE = `usage: selectloop client chat [--host HOST] [--port PORT] [--name NAME]
+       selectloop client echo [--host HOST] [--port PORT]
+
+  chat     join a line-based chat (default 127.0.0.1:8070); the first line sent is your name
+           (--name, or you are asked); salir, bye or /quit leaves
+  echo     send typed lines to an echo server (default 127.0.0.1:8080) and show the echoes;
+           salir or bye leaves
+  --host   server address (default 127.0.0.1)
+  --port   server port`
+
+export async function run(argv: string[]): Promise<void> {
+  const parsed = parseCommandArgs(
+    argv,
+    { host: { type: 'string' }, port: { type: 'string' }, name: { type: 'string' } },
+    USAGE,
+    true,
+  )
+  if (!parsed) return
+  const [which, ...extra] = parsed.positionals
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'\n${USAGE}`)
+  const v = parsed.values
+  const host = v.host ?? '127.0.0.1'
+  let link: TerminalLink
+  switch (which) {
+    case 'chat':
+      link = new TerminalLink(host, parsePort(v.port, 8070), chatBehaviour(v.name))
+      break
+    case 'echo':
+      if (v.name !== undefined) throw new UsageError(`--name applies to 'client chat' only\n${USAGE}`)
+      link = new TerminalLink(host, parsePort(v.port, 8080), echoBehaviour())
+      break
+    default:
+      throw new UsageError(`${which === undefined ? 'which client?' : `unknown client '${which}'`} (chat or echo)\n${USAGE}`)
+  }
+  process.exitCode = await link.run()
+}
