@@ -129,7 +129,7 @@ export function renderChart(rows: BenchRow[]): string {
   const facts = header
     ? `${header.cpus} CPUs (${header.cpuModel}), Node ${header.node}, ${header.date.slice(0, 16).replace('T', ' ')} UTC; ` +
       `${header.options.durationMs / 1000} s per cell${header.options.repeat > 1 ? `, median of ${header.options.repeat}` : ''}; ` +
-      `load average ${header.loadAverage[0]} (a shared machine: see "other CPU %" in the JSON lines)`
+      `load average ${header.loadAverage[0]}`
     : ''
   body.push(`<text x="20" y="28" class="title">${escapeXml(title)}</text>`)
   body.push(`<text x="20" y="50" class="facts">${escapeXml(facts)}</text>`)

@@ -2,9 +2,10 @@
 // each, samples each server's memory and threads while it is loaded, and gathers one row per
 // (cell, server) with throughput ratios against the `net` baseline measured in the same run.
 //
-// Fairness on a small, noisy machine: each load runs in its own process (nothing carried over
-// between runs), servers take turns cell by cell (with a rotating first server) rather than
-// model by model, and a cell can be repeated R times keeping the median of each figure.
+// Fairness on a small, noisy machine: each load runs in its own process against a server started
+// for it (nothing carried over between runs), servers take turns cell by cell (with a rotating
+// first server) rather than model by model, and a cell can be repeated R times keeping the median
+// of each figure.
 import { spawn } from 'node:child_process'
 import os from 'node:os'
 import type { LoadResult } from './load.js'
@@ -291,11 +292,14 @@ export async function runBench(o: BenchOptions, progress: Progress, emit: (row: 
   const push = (row: BenchRow) => (rows.push(row), emit(row))
   push(header(o))
 
-  const servers: RunningBenchServer[] = []
+  // Which servers start at all (each is stopped again: every run gets a fresh one).
+  const available: ServerSpec[] = []
   for (const spec of o.servers) {
-    progress.note(`starting ${spec.name}`)
+    progress.note(`checking ${spec.name}`)
     try {
-      servers.push(await startServerSpec(spec))
+      const server = await startServerSpec(spec)
+      await server.stop()
+      available.push(spec)
     } catch (e) {
       const reason = e instanceof NotAvailable ? e.message : String(e)
       progress.note(`${spec.name} not available: ${reason}`)
@@ -304,42 +308,28 @@ export async function runBench(o: BenchOptions, progress: Progress, emit: (row: 
   }
 
   const cells = matrix(o)
-  progress.setTotal(o.repeat * cells.length * servers.length + (o.idle > 0 ? o.idleServers.length : 0))
+  progress.setTotal(o.repeat * cells.length * available.length + (o.idle > 0 ? o.idleServers.length : 0))
   const runs = new Map<string, LoadRun[]>() // `${cellIndex}/${server}` → runs
-  const crashed = new Map<string, string>()
-  try {
-    for (let round = 0; round < o.repeat; round++) {
-      for (let ci = 0; ci < cells.length; ci++) {
-        const cell = cells[ci]
-        for (let k = 0; k < servers.length; k++) {
-          // Rotate which server goes first, so none always runs right after another's load.
-          const server = servers[(ci + round + k) % servers.length]
-          const name = server.spec.name
-          const key = `${ci}/${name}`
-          const list = runs.get(key) ?? []
-          runs.set(key, list)
-          progress.begin(`${name}: ${label(cell)}${o.repeat > 1 ? ` (run ${round + 1}/${o.repeat})` : ''}`)
-          const exit = crashed.get(name) ?? server.exitInfo()
-          if (exit) {
-            if (!crashed.has(name)) progress.note(`${name} stopped: ${exit}`)
-            crashed.set(name, exit)
-            list.push({ result: null, failure: `server ${exit}`, rssPeakKb: null, threadsPeak: null })
-            progress.end('server not running')
-            continue
-          }
-          const run = await runCellOnce(o, cell, server)
-          list.push(run)
-          const r = run.result
-          progress.end(
-            r
-              ? `${Math.round(r.msgsPerSec).toLocaleString('en-US')} msgs/s, p99 ${r.latencyMs.p99 ?? '-'} ms${r.errorTotal ? `, ${r.errorTotal} errors` : ''}`
-              : `failed: ${run.failure}`,
-          )
-        }
+  for (let round = 0; round < o.repeat; round++) {
+    for (let ci = 0; ci < cells.length; ci++) {
+      const cell = cells[ci]
+      for (let k = 0; k < available.length; k++) {
+        // Rotate which server goes first, so none always runs right after another's load.
+        const spec = available[(ci + round + k) % available.length]
+        const key = `${ci}/${spec.name}`
+        const list = runs.get(key) ?? []
+        runs.set(key, list)
+        progress.begin(`${spec.name}: ${label(cell)}${o.repeat > 1 ? ` (run ${round + 1}/${o.repeat})` : ''}`)
+        const run = await runOnFreshServer(o, cell, spec)
+        list.push(run)
+        const r = run.result
+        progress.end(
+          r
+            ? `${Math.round(r.msgsPerSec).toLocaleString('en-US')} msgs/s, p99 ${r.latencyMs.p99 ?? '-'} ms${r.errorTotal ? `, ${r.errorTotal} errors` : ''}`
+            : `failed: ${run.failure}`,
+        )
       }
     }
-  } finally {
-    await Promise.all(servers.map(s => s.stop()))
   }
 
   const cellRows: CellRow[] = []
@@ -355,4 +345,25 @@ export async function runBench(o: BenchOptions, progress: Progress, emit: (row: 
   if (o.idle > 0) for (const spec of o.idleServers) push(await runIdleOn(o, spec, progress))
   progress.done()
   return rows
+}
+
+/**
+ * One run on a server started for it and stopped (and gone) after it: nothing a previous cell
+ * left behind (a thousand threads still exiting, grown heaps) weighs on this one or on the next
+ * server's turn, and RSS is the memory of this load alone.
+ */
+async function runOnFreshServer(o: BenchOptions, cell: Cell, spec: ServerSpec): Promise<LoadRun> {
+  let server: RunningBenchServer
+  try {
+    server = await startServerSpec(spec)
+  } catch (e) {
+    return { result: null, failure: `server did not start: ${(e as Error).message}`, rssPeakKb: null, threadsPeak: null }
+  }
+  try {
+    const run = await runCellOnce(o, cell, server)
+    const exit = server.exitInfo()
+    return exit ? { ...run, failure: `server ${exit} during the run`, result: null } : run
+  } finally {
+    await server.stop()
+  }
 }
