@@ -115,7 +115,8 @@ export function formatLoad(r: LoadResult): string {
   const e = r.errors
   const lines = [
     `load → ${r.target}: ${r.conns} connection${r.conns === 1 ? '' : 's'} × ${r.size} B, ${r.pipeline} in flight each, ` +
-      `${r.threads} thread${r.threads === 1 ? '' : 's'}; warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
+      `${r.threads} thread${r.threads === 1 ? '' : 's'}; ` +
+      `${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
     `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${failuresText(r.connectFailures)}), ${r.alive} alive at the end`,
     `  throughput   ${int(r.msgsPerSec)} msgs/s   ${r.mbPerSec.toFixed(2)} MB/s echoed   (${int(r.messages)} messages verified)`,
     `  latency      p50 ${ms(r.latencyMs.p50)}   p99 ${ms(r.latencyMs.p99)}   p99.9 ${ms(r.latencyMs.p999)}   max ${ms(r.latencyMs.max)}`,

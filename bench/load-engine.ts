@@ -84,6 +84,8 @@ class Conn {
   bytesSent = 0
   bytesReceived = 0
   inflight = 0
+  /** Counted by start() as waiting for its first echo (proof the server is really serving it). */
+  awaitingFirst = false
   /** Send times of the messages in flight, oldest at `head`. */
   readonly sendTimes: Float64Array
   head = 0
@@ -118,6 +120,9 @@ export class LoadEngine {
   private nextToConnect = 0
   private pendingConnects = 0
   private onConnectPhaseDone: (() => void) | null = null
+  /** Running connections still waiting for their first echo, and who waits for them. */
+  private unanswered = 0
+  private onAllAnswered: (() => void) | null = null
 
   constructor(private readonly o: EngineOptions) {
     const slots = Math.max(2, Math.min(MAX_SLOTS, Math.floor(MAX_PATTERN_BYTES / o.size)))
@@ -144,7 +149,29 @@ export class LoadEngine {
   start(): void {
     if (this.phase === Phase.READY) this.phase = Phase.WARMUP // (or already measuring: no warm-up)
     const now = performance.now()
-    for (const c of this.conns) if (c.state === ConnState.RUNNING) this.send(c, this.o.pipeline, now)
+    for (const c of this.conns) {
+      if (c.state !== ConnState.RUNNING) continue
+      c.awaitingFirst = true
+      this.unanswered++
+      this.send(c, this.o.pipeline, now)
+    }
+  }
+
+  /**
+   * Resolves once every connection has had its first echo or failed (bounded by the message
+   * deadline): a server that starts something per connection (a thread) is then fully up,
+   * and the warm-up proper can begin.
+   */
+  allAnswered(): Promise<void> {
+    if (this.unanswered === 0) return Promise.resolve()
+    return new Promise(resolve => (this.onAllAnswered = resolve))
+  }
+
+  /** The first echo came back, or the connection failed: either way it no longer holds up the warm-up. */
+  private markAnswered(c: Conn): void {
+    if (!c.awaitingFirst) return
+    c.awaitingFirst = false
+    if (--this.unanswered === 0) this.onAllAnswered?.()
   }
 
   /** Opens the measured window: latencies and messages count from now on. */
@@ -156,19 +183,18 @@ export class LoadEngine {
     this.phase = Phase.MEASURING
   }
 
-  /** Closes the window and every connection; returns the counts. */
+  /** Closes the window and stops sending (close() then ends the connections); returns the counts. */
   finish(): EngineReport {
     if (this.phase === Phase.MEASURING) this.windowMs = performance.now() - this.windowStart
     this.phase = Phase.DONE
+    this.onAllAnswered?.() // nobody waits for answers past the end
     if (this.checker) clearInterval(this.checker)
     this.checker = null
     let alive = 0
     for (const c of this.conns) {
       if (c.state === ConnState.RUNNING) alive++
-      if (c.state === ConnState.RUNNING || c.state === ConnState.CONNECTING) {
-        c.state = ConnState.STOPPED
-        c.socket?.destroy()
-      }
+      if (c.state === ConnState.CONNECTING) c.socket?.destroy()
+      if (c.state === ConnState.RUNNING || c.state === ConnState.CONNECTING) c.state = ConnState.STOPPED
     }
     return {
       connected: this.connected,
@@ -179,6 +205,32 @@ export class LoadEngine {
       windowMs: this.windowMs,
       histogram: exportCounts(this.histogram),
     }
+  }
+
+  /**
+   * Ends every connection politely: FIN, then read (and drop) the echoes still in flight until
+   * the server closes its side; what is still open after graceMs is destroyed. Closing with
+   * unread bytes would send a reset instead, and some echo servers die of that.
+   */
+  close(graceMs = 1000): Promise<void> {
+    const open = this.conns.filter(c => c.socket && !c.socket.destroyed)
+    if (open.length === 0) return Promise.resolve()
+    return new Promise(resolve => {
+      let left = open.length
+      const timer = setTimeout(() => {
+        for (const c of open) c.socket.destroy()
+        resolve()
+      }, graceMs)
+      const closed = () => {
+        if (--left > 0) return
+        clearTimeout(timer)
+        resolve()
+      }
+      for (const c of open) {
+        c.socket.once('close', closed)
+        c.socket.end()
+      }
+    })
   }
 
   private connectMore(): void {
@@ -247,6 +299,7 @@ export class LoadEngine {
     c.state = ConnState.CLOSED
     this.errors[kind]++
     c.socket.destroy()
+    this.markAnswered(c)
   }
 
   /** The hot path: verify a chunk against the pattern, account completed messages, refill the pipeline. */
@@ -284,6 +337,7 @@ export class LoadEngine {
       c.head = (c.head + done) % k
     }
     c.inflight -= done
+    if (c.awaitingFirst) this.markAnswered(c)
     if (this.phase === Phase.WARMUP || this.phase === Phase.MEASURING) this.send(c, done, now)
   }
 

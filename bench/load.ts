@@ -51,6 +51,12 @@ export interface LoadResult {
   pipeline: number
   threads: number
   warmupS: number
+  /**
+   * Time from the first messages until every connection had its first echo (null without a
+   * warm-up): the server's ramp-up, e.g. starting a thread per connection. The warm-up
+   * proper (warmupS) begins after it.
+   */
+  rampMs: number | null
   /** The measured window as it really was (timers run late on a busy machine). */
   windowS: number
   connected: number
@@ -78,10 +84,12 @@ export interface LoadResult {
 /** One engine, local or in a worker, seen through the same four steps. */
 interface EngineHandle {
   connect(): Promise<void>
-  start(): void
+  /** Sends the first messages; resolves once every connection has answered or failed. */
+  start(): Promise<void>
   measure(): void
   finish(): Promise<EngineReport>
-  dispose(): void
+  /** Ends the connections politely (bounded), then frees the engine. */
+  close(): Promise<void>
 }
 
 class LocalEngine implements EngineHandle {
@@ -94,6 +102,7 @@ class LocalEngine implements EngineHandle {
   }
   start() {
     this.engine.start()
+    return this.engine.allAnswered()
   }
   measure() {
     this.engine.measure()
@@ -101,7 +110,9 @@ class LocalEngine implements EngineHandle {
   async finish() {
     return this.engine.finish()
   }
-  dispose() {}
+  close() {
+    return this.engine.close()
+  }
 }
 
 /** Worker entry files must be plain .js: from the sources (tests), use the built copy. */
@@ -111,59 +122,66 @@ function workerUrl(): URL {
     : new URL('./load-worker.js', import.meta.url)
 }
 
+type WorkerReply = { type: 'connected' } | { type: 'answered' } | { type: 'report'; report: EngineReport } | { type: 'closed' }
+
 class WorkerEngine implements EngineHandle {
   private readonly worker: Worker
-  private readonly replies: unknown[] = []
-  private waiter: (() => void) | null = null
+  private readonly replies: WorkerReply[] = []
+  private waiters: Array<() => void> = []
   private failure: Error | null = null
 
   constructor(private readonly options: EngineOptions) {
-    const o = options
     // No inherited loaders (a test runner's TypeScript hooks): the worker is plain built JS.
-    this.worker = new Worker(workerUrl(), { workerData: o, execArgv: [] })
-    this.worker.on('message', m => (this.replies.push(m), this.poke()))
+    this.worker = new Worker(workerUrl(), { workerData: options, execArgv: [] })
+    this.worker.on('message', (m: WorkerReply) => (this.replies.push(m), this.poke()))
     this.worker.on('error', e => ((this.failure = e), this.poke()))
     this.worker.on('exit', code => ((this.failure ??= new Error(`load thread exited (${code})`)), this.poke()))
   }
 
   private poke() {
-    const w = this.waiter
-    this.waiter = null
-    w?.()
+    for (const w of this.waiters.splice(0)) w()
   }
 
-  private async reply<T>(deadlineMs: number): Promise<T> {
+  /** Waits for the thread's reply of this type, at most deadlineMs. */
+  private async reply<T extends WorkerReply['type']>(type: T, deadlineMs: number): Promise<Extract<WorkerReply, { type: T }>> {
     const deadline = performance.now() + deadlineMs
-    while (this.replies.length === 0) {
+    for (;;) {
+      const i = this.replies.findIndex(r => r.type === type)
+      if (i >= 0) return this.replies.splice(i, 1)[0] as Extract<WorkerReply, { type: T }>
       if (this.failure) throw this.failure
       const left = deadline - performance.now()
-      if (left <= 0) throw new Error(`a load thread did not answer within ${Math.round(deadlineMs)} ms`)
+      if (left <= 0) throw new Error(`a load thread did not answer '${type}' within ${Math.round(deadlineMs)} ms`)
       await new Promise<void>(resolve => {
         const timer = setTimeout(resolve, left)
-        this.waiter = () => (clearTimeout(timer), resolve())
+        this.waiters.push(() => (clearTimeout(timer), resolve()))
       })
     }
-    return this.replies.shift() as T
   }
 
   async connect() {
     this.worker.postMessage('connect')
     // The engine bounds each connect; this bounds the thread itself, should it wedge.
     const o = this.options
-    await this.reply(o.connectTimeoutMs * Math.ceil(o.conns / o.connectConcurrency) + 10_000)
+    await this.reply('connected', o.connectTimeoutMs * Math.ceil(o.conns / o.connectConcurrency) + 10_000)
   }
-  start() {
+  async start() {
     this.worker.postMessage('start')
+    await this.reply('answered', this.options.timeoutMs + 10_000) // bounded by the message deadline
   }
   measure() {
     this.worker.postMessage('measure')
   }
   async finish() {
     this.worker.postMessage('finish')
-    return this.reply<EngineReport>(10_000)
+    return (await this.reply('report', 10_000)).report
   }
-  dispose() {
-    void this.worker.terminate()
+  async close() {
+    try {
+      this.worker.postMessage('close')
+      await this.reply('closed', 3000)
+    } finally {
+      await this.worker.terminate()
+    }
   }
 }
 
@@ -194,8 +212,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   })
   try {
     await Promise.all(engines.map(e => e.connect()))
+    // The warm-up starts once every connection has been echoed once: a server that starts
+    // something per connection (a thread) is measured up and running, not starting up.
+    let rampMs = 0
     if (o.warmupMs > 0) {
-      for (const e of engines) e.start()
+      const t = performance.now()
+      await Promise.all(engines.map(e => e.start()))
+      rampMs = performance.now() - t
       await sleep(o.warmupMs)
     }
     const cpu0 = process.cpuUsage()
@@ -204,7 +227,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const t0 = performance.now()
     for (const e of engines) e.measure()
     // Without a warm-up the window opens as the first messages go out.
-    if (o.warmupMs === 0) for (const e of engines) e.start()
+    // (Nobody waits for their first answers: they are part of what is measured.)
+    if (o.warmupMs === 0) for (const e of engines) e.start().catch(() => {})
     await sleep(o.durationMs)
     const serverStatus = o.serverPid ? readStatus(o.serverPid) : null
     const serverCpu1 = o.serverPid ? readCpuMs(o.serverPid) : null
@@ -228,9 +252,9 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     if (server?.cpuPct != null && machine0 !== null && machine1 !== null) {
       otherCpuPct = Math.max(0, round1(((machine1 - machine0) / wallMs) * 100 - server.cpuPct - loadCpuPct))
     }
-    return merge(o, reports, windowMs, loadCpuPct, otherCpuPct, server)
+    return { ...merge(o, reports, windowMs, loadCpuPct, otherCpuPct, server), rampMs: o.warmupMs > 0 ? Math.round(rampMs) : null }
   } finally {
-    for (const e of engines) e.dispose()
+    await Promise.all(engines.map(e => e.close().catch(() => {})))
   }
 }
 
@@ -241,7 +265,7 @@ function merge(
   loadCpuPct: number,
   otherCpuPct: number | null,
   server: ServerUsage | null,
-): LoadResult {
+): Omit<LoadResult, 'rampMs'> {
   const histogram = createHistogram()
   const errors = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 } as ErrorCounts
   const connectFailures: Record<string, number> = {}

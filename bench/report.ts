@@ -102,6 +102,11 @@ export function formatReport(rows: BenchRow[]): string {
     out.push('')
     for (const f of failures) out.push(`failed: ${f.server} at ${f.conns} conns × ${formatSize(f.size)}: ${f.failure}`)
   }
+  const noted = cells.filter(r => r.notes.length)
+  if (noted.length) {
+    out.push('')
+    for (const r of noted) for (const n of r.notes) out.push(`note: ${r.server} at ${r.conns} conns × ${formatSize(r.size)}: ${n}`)
+  }
   if (unavailable.length) {
     out.push('')
     for (const u of unavailable) out.push(`not available: ${u.server}: ${u.reason}`)

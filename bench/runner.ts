@@ -78,6 +78,8 @@ export interface CellRow extends Cell {
   ratioToNet: number | null
   /** Why no figures, when no run produced any. */
   failure: string | null
+  /** Remarks from individual runs. */
+  notes: string[]
   results: LoadResult[]
 }
 
@@ -129,6 +131,8 @@ export function secondsPerRun(o: Pick<BenchOptions, 'warmupMs' | 'durationMs'>):
 interface LoadRun {
   result: LoadResult | null
   failure: string | null
+  /** Something worth saying that does not void the figures (a server that died after the window). */
+  note?: string
   rssPeakKb: number | null
   threadsPeak: number | null
 }
@@ -236,6 +240,7 @@ function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
     threadsPeak: median(runs.map(r => r.threadsPeak)),
     ratioToNet: null,
     failure: results.length ? null : (runs.find(r => r.failure)?.failure ?? 'no result'),
+    notes: [...new Set(runs.flatMap(r => (r.note ? [r.note] : [])))],
     results,
   }
 }
@@ -362,7 +367,10 @@ async function runOnFreshServer(o: BenchOptions, cell: Cell, spec: ServerSpec): 
   try {
     const run = await runCellOnce(o, cell, server)
     const exit = server.exitInfo()
-    return exit ? { ...run, failure: `server ${exit} during the run`, result: null } : run
+    if (!exit) return run
+    // The load read the server's /proc entry as the window closed: alive then, the figures stand.
+    if (run.result?.server?.rssKb != null) return { ...run, note: `the server ${exit} after the measured window` }
+    return { ...run, failure: `server ${exit} during the run`, result: null }
   } finally {
     await server.stop()
   }

@@ -182,6 +182,31 @@ t.test('a server that closes or resets: eof and reset errors', async t => {
   t.equal(reset.errors.reset, 2)
 })
 
+t.test('the generator closes politely: FIN, never a reset, even with echoes in flight', async t => {
+  const errors: string[] = []
+  let ended = 0
+  let closed = 0
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer(socket => {
+    sockets.add(socket)
+    socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message))
+    socket.on('end', () => ended++)
+    socket.on('close', () => closed++)
+    socket.pipe(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => (sockets.forEach(s => s.destroy()), server.close()))
+  const port = (server.address() as net.AddressInfo).port
+  const r = await runLoad(options(port, { conns: 4, pipeline: 8, size: 4096, durationMs: 300 }))
+  t.equal(r.errorTotal, 0)
+  const deadline = Date.now() + 5000
+  while (closed < 4 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(closed, 4, 'every server-side socket closed')
+  t.equal(ended, 4, 'each saw end of stream (a FIN)')
+  t.same(errors, [], 'no ECONNRESET on the server side')
+})
+
 t.test('nothing listening: connect failures, a report, exit status 1', async t => {
   const port = await freePort()
   const { code, result } = await loadCli(['--target', `127.0.0.1:${port}`, '--conns', '2', '--warmup', '0', '--duration', '0.2', '--json'])
