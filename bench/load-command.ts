@@ -14,7 +14,8 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
   --size        bytes per message, k = KiB (default ${LOAD_DEFAULTS.size})
   --pipeline    messages in flight per connection; 1 is ping-pong (default ${LOAD_DEFAULTS.pipeline})
   --duration    measured seconds (default ${LOAD_DEFAULTS.durationMs / 1000})
-  --warmup      seconds of load before measuring, not counted (default ${LOAD_DEFAULTS.warmupMs / 1000})
+  --warmup      seconds of load before measuring, not counted; they start once every connection
+                has had its first echo (default ${LOAD_DEFAULTS.warmupMs / 1000}; 0 measures from the first message)
   --timeout     seconds a message may wait for its echo before it is a timeout error (default ${LOAD_DEFAULTS.timeoutMs / 1000})
   --threads     load-generator threads sharing the connections (default ${LOAD_DEFAULTS.threads})
   --server-pid  the server's pid: report its CPU, RSS and threads (Linux /proc)
