@@ -74,6 +74,8 @@ export interface CellRow extends Cell {
   otherCpuPct: number | null
   rssPeakKb: number | null
   threadsPeak: number | null
+  /** Time until every connection had its first echo (the server's ramp-up, e.g. thread starts). */
+  rampMs: number | null
   /** Throughput over net's throughput in the same cell of the same run. */
   ratioToNet: number | null
   /** Why no figures, when no run produced any. */
@@ -238,6 +240,7 @@ function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
     otherCpuPct: median(results.map(r => r.otherCpuPct)),
     rssPeakKb: median(runs.map(r => r.rssPeakKb)),
     threadsPeak: median(runs.map(r => r.threadsPeak)),
+    rampMs: median(results.map(r => r.rampMs)),
     ratioToNet: null,
     failure: results.length ? null : (runs.find(r => r.failure)?.failure ?? 'no result'),
     notes: [...new Set(runs.flatMap(r => (r.note ? [r.note] : [])))],
