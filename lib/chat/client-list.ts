@@ -7,8 +7,8 @@
 //   the mutex (lib/threads/mutex.ts)
 //   a header: connections, members, "shutting down"
 //   the members, as slot numbers in joining order (the Python list; /who prints it in order)
-//   per connection slot: its state (AWAITING_NAME, CHATTING, CLOSING), why it is closing, and
-//   its name as UTF-8 bytes
+//   per connection slot: which connection holds it, its state (AWAITING_NAME, CHATTING,
+//   CLOSING), why it is closing, and its name as UTF-8 bytes
 // A connection is its slot in the host's SlotTable, so a member's output ring is
 // `slots.outbound(slot)`: a broadcast is a loop of ring writes, under the lock.
 //
