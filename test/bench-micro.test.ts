@@ -15,7 +15,7 @@ t.test('every suite runs and prints its table', async t => {
   child.stderr.setEncoding('utf8').on('data', d => (err += d))
   const [code] = await once(child, 'close')
   t.equal(code, 0, err)
-  for (const suite of ['selector', 'framing', 'load-verify']) t.match(out, new RegExp(`^## ${suite}: `, 'm'), suite)
+  for (const suite of ['selector', 'echo-step', 'framing', 'load-verify']) t.match(out, new RegExp(`^## ${suite}: `, 'm'), suite)
   t.match(out, /ready-list: 100 ready of 10,000 .* per ready key/)
 })
 

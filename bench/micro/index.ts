@@ -1,13 +1,13 @@
 // `make bench-micro` (node dist/bench/micro/index.js [SUITE...] [--time MS]): tinybench suites for
-// the hot pieces, one file per suite. Still to come: the echo state machine's step (its session
-// class is private to lib/echo/selector.ts; measuring it needs it exported or a socket-free seam).
+// the hot pieces, one file per suite.
 import { parseArgs } from 'node:util'
 import { suite as selector } from './selector.js'
 import { suite as loadVerify } from './load-verify.js'
 import { suite as framing } from './framing.js'
+import { suite as echoStep } from './echo-step.js'
 import type { Suite } from './suite.js'
 
-const SUITES: Suite[] = [selector, framing, loadVerify]
+const SUITES: Suite[] = [selector, echoStep, framing, loadVerify]
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ options: { time: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true })
