@@ -25,6 +25,8 @@ export interface ChatOptions {
   trace: boolean
   /** Read operator commands from stdin (off for servers run in the background). */
   console: boolean
+  /** Close a connection that has sent nothing for this long (told why); 0 = never. */
+  idleTimeoutMs: number
   /** How long a graceful stop waits for goodbyes to be flushed before resetting connections. */
   shutdownGraceMs: number
 }
@@ -41,5 +43,6 @@ export const CHAT_DEFAULTS: ChatOptions = {
   verbose: true,
   trace: false,
   console: true,
+  idleTimeoutMs: 0,
   shutdownGraceMs: 2000,
 }
