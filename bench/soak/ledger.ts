@@ -120,6 +120,8 @@ export class DeliveryLedger {
   private clock = 0
   private readonly senders = new Map<string, SenderRecord>()
   private readonly receivers = new Map<string, ReceiverRecord>()
+  /** Names that must never be announced or speak (a name whose handshake never completed). */
+  private readonly forbidden = new Set<string>()
   /** Every loss, counted by kind; the first MAX_DETAILS kept with details. */
   readonly lossCounts = new Map<LossKind, number>()
   readonly losses: Loss[] = []
@@ -131,6 +133,11 @@ export class DeliveryLedger {
     if (this.senders.has(name)) throw new Error(`name ${name} is tracked already`)
     this.senders.set(name, { sendClocks: [], state: 'present' })
     this.receivers.set(name, { welcomeClock: null, expecting: false, views: new Map() })
+  }
+
+  /** `name` never completed a join: any line naming it is a loss. */
+  forbid(name: string): void {
+    this.forbidden.add(name)
   }
 
   isTracked(name: string): boolean {
@@ -196,8 +203,14 @@ export class DeliveryLedger {
       return false
     }
     const colon = text.indexOf(': ')
-    if (colon > 0 && this.senders.has(text.slice(0, colon))) {
-      this.message(r, receiver, text.slice(0, colon), text.slice(colon + 2))
+    const said = colon > 0 ? text.slice(0, colon) : null
+    const about = said ?? /^(\S+) (?:joined|left)$/u.exec(text)?.[1]
+    if (about !== undefined && this.forbidden.has(about)) {
+      this.loss({ kind: 'bad-announcement', receiver, sender: about, detail: `${JSON.stringify(text.slice(0, 60))}, but ${about} never joined` })
+      return true
+    }
+    if (said !== null && this.senders.has(said)) {
+      this.message(r, receiver, said, text.slice(colon + 2))
       return true
     }
     const announced = /^(\S+) (joined|left)$/u.exec(text)

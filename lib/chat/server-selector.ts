@@ -10,11 +10,13 @@
 //   AWAITING_NAME, CHATTING   READ, plus WRITE while output is queued;
 //   CLOSING                   WRITE only, until the queue is flushed (at most FLUSH_TIMEOUT_MS, or
 //                             the connection is reset); then a lingering close: our FIN, then READ
-//                             only, discarding, until the peer closes too (at most LINGER_MS or
-//                             LINGER_BYTES); then the socket is closed.
+//                             only, discarding, until the peer closes too (at most LINGER_BYTES
+//                             are read; at most LINGER_MS are waited); then the socket is closed.
 // Why linger: closing a socket with unread input makes the kernel send a RST and throw away what
 // it had not yet transmitted, which could be the goodbye and the last messages of a client that
-// was still typing. Connections refused as "server full" skip it: they hold a descriptor that
+// was still typing. A peer that keeps sending past LINGER_BYTES (a huge line) is no longer read,
+// but still gets the rest of LINGER_MS before the RST: a RST that meets its next write makes its
+// socket fail before it has read our last line (`line too long`). Connections refused as "server full" skip it: they hold a descriptor that
 // the flood they belong to needs back, and they have nothing of theirs to lose but one line.
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
 // Output from one round of the loop is coalesced: deliveries only queue bytes, and one timer at
@@ -206,7 +208,7 @@ class ChatConnection {
   private settleClosing(): void {
     const loop = this.server.loop
     const flushed = this.outBytes === 0
-    if (flushed && (this.refused || this.peerDone || this.discarded > LINGER_BYTES)) return this.server.remove(this, 'closed', false)
+    if (flushed && (this.refused || this.peerDone)) return this.server.remove(this, 'closed', false)
     if (this.closeTimer === null) {
       this.closeTimer = loop.callLater(FLUSH_TIMEOUT_MS, () => this.server.remove(this, 'goodbye not read in time', true))
     }
@@ -217,14 +219,17 @@ class ChatConnection {
       this.closeTimer.cancel()
       this.closeTimer = loop.callLater(LINGER_MS, () => this.server.remove(this, 'closed', false))
     }
-    this.setInterest(EVENT_READ)
+    this.setInterest(this.discarded > LINGER_BYTES ? 0 : EVENT_READ)
   }
 
+  /** What the loop watches; nothing at all (unregistered) once a lingering peer has sent too much. */
   private setInterest(events: number): void {
-    if (events !== this.events) {
-      this.events = events
-      this.server.loop.modify(this.conn, events)
-    }
+    if (events === this.events) return
+    const loop = this.server.loop
+    if (events === 0) loop.unregister(this.conn)
+    else if (this.events === 0) loop.register(this.conn, events, this.onEvent)
+    else loop.modify(this.conn, events)
+    this.events = events
   }
 
   /** The connection is gone: no timer may act on it any more. */
