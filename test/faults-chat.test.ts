@@ -83,7 +83,8 @@ for (const model of MODELS) {
   })
 
   t.test(`chat --model ${model}: a client that never reads is dropped and logged; the others get everything`, async t => {
-    const server = await chatServer(t, model, ['--max-outbuf', '65536'])
+    // Flood control off: this case needs megabytes a second to fill the sleeper's socket buffers.
+    const server = await chatServer(t, model, ['--max-outbuf', '65536', '--max-rate', '0'])
     const sleeper = await connect(server.port) // nobody reads it: no 'data' listener
     sleeper.on('error', () => {})
     t.teardown(() => sleeper.destroy())
@@ -98,6 +99,31 @@ for (const model of MODELS) {
     const rssAfter = rssBytes(server.child.pid!)
     t.ok(rssAfter - rssBefore < 64 * 2 ** 20, `server RSS bounded (${rssBefore >> 20} → ${rssAfter >> 20} MB)`)
     await checkChatters(t, c, ['sleeper left'], 'never-reader')
+  })
+
+  t.test(`chat --model ${model}: a client sending as fast as it can is slowed down; nobody else is dropped`, async t => {
+    const server = await chatServer(t, model) // --max-rate 65536 by default
+    const c = await chatters(t, server.port, { count: 10 })
+    const flooder = await joinChat(server.port, 'flood')
+    track(t, flooder)
+    const text = 'spam '.repeat(20).trim()
+    const block = Buffer.from(`${text}\n`.repeat(1000))
+    const t0 = Date.now()
+    while (Date.now() - t0 < 3000) {
+      if (!flooder.socket.write(block)) await new Promise(r => flooder.socket.once('drain', r))
+    }
+    await server.waitForOutput(/flood \(127\.0\.0\.1:\d+\) sends faster than --max-rate 65536 bytes\/s: slowed down/)
+    t.pass('the flooder is throttled, with a log line')
+    await sleep(500)
+    flooder.reset()
+    const elapsed = (Date.now() - t0) / 1000
+    await c.clients[0].next(/^flood left$/)
+    t.notMatch(server.stderr(), /dropping/, 'nobody was dropped as not reading')
+    const relayed = c.others(0).filter(l => l === `flood: ${text}`).length
+    t.ok(relayed > 0, `${relayed} of its lines were relayed`)
+    t.ok(relayed * (text.length + 1) <= 65536 * (elapsed + 2), `no faster than the limit allows (${relayed * (text.length + 1)} bytes in ${elapsed.toFixed(1)} s)`)
+    const expected = ['flood joined', ...Array(relayed).fill(`flood: ${text}`), 'flood left']
+    await checkChatters(t, c, expected, 'flood control')
   })
 
   t.test(`chat --model ${model}: resets mid-message, mid-character and mid-handshake: only joined ones are announced`, async t => {
@@ -309,6 +335,7 @@ t.test('bad command lines for chat and client: one line, non-zero exit, no stack
     [['chat', '--max-clients', '0'], 2, /--max-clients must be between 1 and/],
     [['chat', '--max-line', '8'], 2, /--max-line must be between 16 and/],
     [['chat', '--max-outbuf', 'lots'], 2, /--max-outbuf must be an integer, got 'lots'/],
+    [['chat', '--max-rate', 'fast'], 2, /--max-rate must be an integer, got 'fast'/],
     [['chat', '--idle-timeout', 'soon'], 2, /--idle-timeout must be a number, got 'soon'/],
     [['chat', '--idle-timeout=-1'], 2, /--idle-timeout must be between 0 and 86400, got -1/],
     [['chat', '--colour'], 2, /Unknown option '--colour'/],

@@ -1,6 +1,6 @@
 // `selectloop chat [--model selector] [--host H] [--port P] [--framing auto|line|chunk]
 //                  [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
-//                  [--idle-timeout S] [--no-console] [--quiet] [--trace]`
+//                  [--max-rate BYTES] [--idle-timeout S] [--no-console] [--quiet] [--trace]`
 import {
   parseChoice,
   parseCommandArgs,
@@ -16,7 +16,7 @@ import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions 
 const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
                        [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
-                       [--idle-timeout S] [--no-console] [--quiet] [--trace]
+                       [--max-rate BYTES] [--idle-timeout S] [--no-console] [--quiet] [--trace]
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -28,6 +28,8 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --max-line     longest message in bytes; longer closes that connection (default ${D.maxLine})
   --max-name     longest user name in characters (default ${D.maxName})
   --max-outbuf   bytes queued for one client before it is dropped as not reading (default ${D.maxOutbuf})
+  --max-rate     bytes per second read from one client at most, a second's worth at once;
+                 a faster sender is slowed down, 0 for no limit (default ${D.maxRate})
   --idle-timeout close a connection silent for S seconds, telling it why (default off)
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
@@ -58,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
       'max-name': { type: 'string' },
       'max-outbuf': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      'max-rate': { type: 'string' },
       'no-console': { type: 'boolean' },
       quiet: { type: 'boolean' },
       trace: { type: 'boolean' },
@@ -82,6 +85,7 @@ export async function run(argv: string[]): Promise<void> {
     maxLine: int('--max-line', v['max-line'], D.maxLine, 16, 16 * 1024 * 1024),
     maxName: int('--max-name', v['max-name'], D.maxName, 1, 1024),
     maxOutbuf: int('--max-outbuf', v['max-outbuf'], D.maxOutbuf, 1024, 1024 * 1024 * 1024),
+    maxRate: int('--max-rate', v['max-rate'], D.maxRate, 0, 1024 * 1024 * 1024),
     idleTimeoutMs: v['idle-timeout'] === undefined ? 0 : parseNumberOption('--idle-timeout', v['idle-timeout'], 0, 86_400) * 1000,
     console: !v['no-console'],
     verbose: !v.quiet,

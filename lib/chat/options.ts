@@ -25,6 +25,8 @@ export interface ChatOptions {
   trace: boolean
   /** Read operator commands from stdin (off for servers run in the background). */
   console: boolean
+  /** Flood control: bytes per second read from one client at most (a second's worth of burst); 0 = no limit. */
+  maxRate: number
   /** Close a connection that has sent nothing for this long (told why); 0 = never. */
   idleTimeoutMs: number
   /** How long a graceful stop waits for goodbyes to be flushed before resetting connections. */
@@ -43,6 +45,7 @@ export const CHAT_DEFAULTS: ChatOptions = {
   verbose: true,
   trace: false,
   console: true,
+  maxRate: 64 * 1024,
   idleTimeoutMs: 0,
   shutdownGraceMs: 2000,
 }

@@ -19,6 +19,12 @@
 // socket fail before it has read our last line (`line too long`). Connections refused as "server full" skip it: they hold a descriptor that
 // the flood they belong to needs back, and they have nothing of theirs to lose but one line.
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
+//
+// Flood control (--max-rate): each line a client sends is copied to every other member, so one
+// client sending as fast as it can would fill everyone's output queue faster than they can read
+// it, and get them dropped as "not reading". Each client's input is metered by a token bucket
+// (--max-rate bytes per second, a second's worth of burst); a client over its rate is simply not
+// read for a while (TCP slows it down), and one timer re-opens the throttled ones.
 // Output from one round of the loop is coalesced: deliveries only queue bytes, and one timer at
 // the end of the round (callLater(0)) writes each recipient's queue with as few sends as it can,
 // applies interest changes, and tears down connections that failed or overflowed meanwhile.
@@ -37,6 +43,8 @@ const RECV_SIZE = 16 * 1024
 const COALESCE_BYTES = 64 * 1024
 /** A closing connection whose goodbye is not read within this time is reset. */
 const FLUSH_TIMEOUT_MS = 5000
+/** How often throttled clients get their allowance back (one timer for all of them). */
+const THROTTLE_TICK_MS = 50
 /** After our FIN, how long and how much we keep reading (and discarding) for the peer to close. */
 const LINGER_MS = 1000
 const LINGER_BYTES = 256 * 1024
@@ -52,6 +60,10 @@ class ChatConnection {
   refused = false
   /** performance.now() of the last bytes received; kept only with --idle-timeout. */
   lastActive = 0
+  /** Flood control: bytes it may send now, refilled at --max-rate; not read while throttled. */
+  private allowance: number
+  private refilledAt = performance.now()
+  throttled = false
   /** In CLOSING: our FIN is sent, input is read and discarded until the peer closes. */
   private lingering = false
   private peerDone = false
@@ -68,6 +80,15 @@ class ChatConnection {
   ) {
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
     this.framer = new MessageFramer(server.options.framing, server.options.maxLine)
+    this.allowance = server.burst
+  }
+
+  /** Tops up the allowance for the time gone by; returns it. */
+  refill(): number {
+    const now = performance.now()
+    this.allowance = Math.min(this.server.burst, this.allowance + ((now - this.refilledAt) * this.server.options.maxRate) / 1000)
+    this.refilledAt = now
+    return this.allowance
   }
 
   private get state(): SessionState {
@@ -107,15 +128,17 @@ class ChatConnection {
   /** One read per readiness event (level-triggered: more data means another event next round). */
   private read(): void {
     const room = this.server.room
+    const metered = this.server.options.maxRate > 0
     let data: Buffer | null
     try {
-      data = this.conn.recv(RECV_SIZE)
+      data = this.conn.recv(metered ? Math.max(1, Math.min(RECV_SIZE, Math.floor(this.refill()))) : RECV_SIZE)
     } catch (err) {
       this.fail(describeSocketError(err))
       return
     }
     if (data === null) return
     if (this.server.tracksIdle) this.lastActive = performance.now()
+    if (metered && (this.allowance -= data.length) <= 0) this.server.throttle(this)
     if (data.length === 0) {
       this.peerDone = true
       for (const message of this.framer.end()) room.receive(this.id, message)
@@ -201,7 +224,7 @@ class ChatConnection {
     }
     if (this.failure !== null) return this.server.remove(this, this.failure, true)
     if (this.state === SessionState.CLOSING) return this.settleClosing()
-    this.setInterest(EVENT_READ | (this.outBytes > 0 ? EVENT_WRITE : 0))
+    this.setInterest((this.throttled ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0))
   }
 
   /** CLOSING: flush (bounded), then linger (bounded), then close. */
@@ -251,6 +274,11 @@ export class SelectorChatServer {
   private readonly consoleFramer: MessageFramer
   private stopping = false
   readonly tracksIdle: boolean
+  /** Flood control: the most a client may send at once (a second's worth, at least two lines). */
+  readonly burst: number
+  private readonly throttled = new Set<ChatConnection>()
+  private throttleScheduled = false
+  private readonly floods = new RateLimitedLog()
   /** A connection flood past --max-clients must not become a flood of log lines. */
   private readonly refusals = new RateLimitedLog()
   private readonly acceptErrors = new RateLimitedLog()
@@ -277,6 +305,7 @@ export class SelectorChatServer {
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()
+    this.burst = Math.max(options.maxRate, 2 * (options.maxLine + 1))
     if (options.console) {
       // The operator's terminal, watched by the same selector as the sockets.
       this.consoleReader = new StreamReader(process.stdin)
@@ -312,6 +341,35 @@ export class SelectorChatServer {
    */
   private scheduleIdleSweep(): void {
     this.loop.callLater(Math.max(10, this.options.idleTimeoutMs / 4), this.sweepIdle)
+  }
+
+  /** A client went over --max-rate: stop reading it until its allowance comes back. */
+  throttle(c: ChatConnection): void {
+    if (c.throttled) return
+    c.throttled = true
+    this.throttled.add(c)
+    const who = this.room.session(c.id)?.name ?? c.peer
+    this.floods.log(`${who} (${c.peer}) sends faster than --max-rate ${this.options.maxRate} bytes/s: slowed down`)
+    this.touch(c)
+    if (!this.throttleScheduled) {
+      this.throttleScheduled = true
+      this.loop.callLater(THROTTLE_TICK_MS, this.unthrottle)
+    }
+  }
+
+  private readonly unthrottle = (): void => {
+    this.throttleScheduled = false
+    for (const c of this.throttled) {
+      if (c.gone || c.refill() > 0) {
+        c.throttled = false
+        this.throttled.delete(c)
+        if (!c.gone) this.touch(c)
+      }
+    }
+    if (this.throttled.size > 0) {
+      this.throttleScheduled = true
+      this.loop.callLater(THROTTLE_TICK_MS, this.unthrottle)
+    }
   }
 
   private readonly sweepIdle = (): void => {
