@@ -11,6 +11,9 @@
 //   reset-mid-message  joins, talks (tracked), then sends half a message, cut inside a multi-byte
 //                      character when it can, and resets: nobody may receive the half
 //   huge-line          joins, sends megabytes with no newline: must be told `line too long`, closed
+//   flooder            joins, sends lines as fast as it can for a few seconds, then resets: must be
+//                      slowed down (--max-rate), never served at the others' expense (the ledger:
+//                      no one dropped, nothing lost)
 //   handshake-reset    resets right after connecting, inside a multi-byte name, or in the middle of
 //                      a line-framed name: must never be announced
 //   control-name       proposes a name made with control characters: must be refused, saying why
@@ -27,6 +30,7 @@ export const HOSTILE_KINDS = [
   'garbage',
   'reset-mid-message',
   'huge-line',
+  'flooder',
   'handshake-reset',
   'control-name',
 ] as const
@@ -103,6 +107,8 @@ export class HostilePool {
         return this.resetMidMessage(name)
       case 'huge-line':
         return this.hugeLine(name)
+      case 'flooder':
+        return this.flooder(name)
       case 'handshake-reset':
         return this.handshakeReset(name)
       case 'control-name':
@@ -191,6 +197,24 @@ export class HostilePool {
     const line = await refused
     link.destroy()
     return line !== null ? true : 'not refused with "line too long"'
+  }
+
+  private async flooder(name: string): Promise<Outcome> {
+    const link = await LineSocket.connect(this.host, this.port)
+    link.socket.on('error', () => {})
+    link.write(`${name}\n`)
+    if ((await link.waitForLine(t => t.startsWith(`welcome ${name}, `), REPLY_TIMEOUT_MS)) === null) {
+      link.destroy()
+      return 'not welcomed'
+    }
+    const block = Buffer.from(`${'flood '.repeat(15)}\n`.repeat(200))
+    const until = Date.now() + randInt(2000, 4000)
+    while (Date.now() < until && this.running && link.open) {
+      if (!link.socket.write(block)) await Promise.race([new Promise(r => link.socket.once('drain', r)), link.ended, sleep(500)])
+    }
+    const served = link.open
+    link.reset() // what it still has in flight would take the server minutes to read at its rate
+    return served ? true : `cut off while flooding (${link.ending?.how})`
   }
 
   private async handshakeReset(name: string): Promise<Outcome> {
