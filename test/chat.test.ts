@@ -3,7 +3,8 @@
 import t, { type Test } from 'tap'
 import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
 import { connect } from './helpers/net.js'
-import { connectChat, joinChat, rssOf, sleep, type ChatClient } from './helpers/chat.js'
+import { connectChat, joinChat, sleep, type ChatClient } from './helpers/chat.js'
+import { rssBytes } from './helpers/proc-stats.js'
 
 const MODELS = ['selector']
 
@@ -247,7 +248,7 @@ for (const model of MODELS) {
       const chatters: ChatClient[] = []
       for (let i = 0; i < 20; i++) chatters.push(await joinChat(s.port, `c${i}`))
       closing(t, ...chatters)
-      const rssBefore = await rssOf(s.child.pid!)
+      const rssBefore = rssBytes(s.child.pid!)
 
       // The sleeper's kernel buffers alone hold several MB (both ends autotune), so the chat goes
       // on, at a lively pace rather than in one burst, until the sleeper has been dropped.
@@ -277,7 +278,7 @@ for (const model of MODELS) {
       while (received.some(n => n < expected) && Date.now() < deadline) await sleep(50)
       t.same(received, chatters.map(() => expected), `every chatter got all ${expected} messages of the others`)
       await chatters[0].next(/^sleeper left$/)
-      const rssAfter = await rssOf(s.child.pid!)
+      const rssAfter = rssBytes(s.child.pid!)
       t.ok(rssAfter - rssBefore < 64 * 1024 * 1024, `server RSS stays bounded (${Math.round(rssBefore / 2 ** 20)} → ${Math.round(rssAfter / 2 ** 20)} MB)`)
     })
 

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { freePort } from './helpers/net.js'
 import { spawnCli, startServer } from './helpers/process.js'
 
-const MODELS = ['selector', 'net']
+const MODELS = ['selector', 'threads', 'net']
 
 function echoClient(t: Test, port: number) {
   const client = spawnCli(['client', 'echo', '--port', String(port)])

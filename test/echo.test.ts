@@ -6,7 +6,7 @@ import { startServer, type ServerProcess } from './helpers/process.js'
 import { Collector, connect, patternBytes } from './helpers/net.js'
 import { rssBytes } from './helpers/proc-stats.js'
 
-const MODELS = ['selector', 'net']
+const MODELS = ['selector', 'threads', 'net']
 
 /** Sends `payload` (in pieces, with backpressure), then half-closes; resolves with all echoed bytes. */
 async function echoRoundTrip(port: number, payload: Buffer, timeoutMs = 30_000): Promise<Buffer> {
@@ -90,6 +90,7 @@ for (const model of MODELS) {
     })
 
     t.test('abrupt resets cost nobody else anything', async t => {
+      const since = server.mark()
       const steady = await connect(server.port)
       const steadyGot = new Collector(steady)
       for (let i = 0; i < 20; i++) {
@@ -103,9 +104,9 @@ for (const model of MODELS) {
       steady.write(msg)
       await steadyGot.bytes(msg.length)
       t.ok(steadyGot.buffer().equals(msg), 'a well-behaved client is still served')
-      await server.waitForOutput(/disconnect .*\(1 active\)/)
+      await server.waitForOutput(/disconnect .*\(1 active\)/, 10_000, since)
       steady.destroy()
-      await server.waitForOutput(/disconnect .*\(0 active\)/)
+      await server.waitForOutput(/disconnect .*\(0 active\)/, 10_000, since)
       t.pass('the resets were logged as disconnects and the count came back to 0')
     })
 
@@ -133,14 +134,22 @@ for (const model of MODELS) {
     })
 
     t.test('connects and disconnects are logged with the active count', async t => {
+      // Only log lines written after each step count: earlier tests logged the same patterns.
+      let since = server.mark()
       const a = await connect(server.port)
-      await server.waitForOutput(/connect 127\.0\.0\.1:\d+ \(1 active\)/)
+      a.on('error', () => {})
+      await server.waitForOutput(/connect 127\.0\.0\.1:\d+ \(1 active\)/, 10_000, since)
+      since = server.mark()
       const b = await connect(server.port)
-      await server.waitForOutput(/connect 127\.0\.0\.1:\d+ \(2 active\)/)
+      b.on('error', () => {})
+      await server.waitForOutput(/connect 127\.0\.0\.1:\d+ \(2 active\)/, 10_000, since)
+      since = server.mark()
       a.end()
+      await server.waitForOutput(/disconnect 127\.0\.0\.1:\d+.*\(1 active\)/, 10_000, since)
+      since = server.mark()
       b.end()
-      await server.waitForOutput(/disconnect 127\.0\.0\.1:\d+.*\(0 active\)/)
-      t.pass('logged')
+      await server.waitForOutput(/disconnect 127\.0\.0\.1:\d+.*\(0 active\)/, 10_000, since)
+      t.pass('each connect and disconnect was logged with the count after it')
     })
 
     t.test('SIGTERM stops it cleanly with status 0', async t => {

@@ -1,5 +1,7 @@
-// `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--trace] [--quiet]`
+// `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
+//                  [--max-threads N] [--pool N] [--trace] [--quiet]`
 import {
+  UsageError,
   parseChoice,
   parseCommandArgs,
   parseIntegerOption,
@@ -11,21 +13,30 @@ import {
 import { capConnections } from '../fd-limit.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 
-const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
-                       [--max-conns N] [--idle-timeout S] [--trace] [--quiet]
+/** Well below the ~1,800 threads at which the process aborts on these machines. */
+const MAX_THREADS_LIMIT = 1500
 
-  --model   concurrency model (default selector)
-  --host    address to bind (default ${ECHO_DEFAULTS.host})
-  --port    port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
+const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
+                       [--max-conns N] [--idle-timeout S] [--max-threads N] [--pool N] [--trace] [--quiet]
+
+  --model         concurrency model (default selector)
+  --host          address to bind (default ${ECHO_DEFAULTS.host})
+  --port          port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
   --max-conns     connections served at once; more are refused and logged (default ${ECHO_DEFAULTS.maxConnections})
   --idle-timeout  close a connection silent for S seconds (default off)
-  --trace   print each select round and dispatch (selector), thread starts and exits (threads)
-  --quiet   do not log connects and disconnects`
+  --max-threads   threads model: live threads at most (default ${ECHO_DEFAULTS.maxThreads}, limit ${MAX_THREADS_LIMIT});
+                  a client beyond it is told "server busy" and closed
+  --pool          threads model: threads started up front and kept parked for reuse
+                  (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
+  --trace         print each select round and dispatch (selector), thread starts and exits (threads)
+  --quiet         do not log connects and disconnects`
 
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
   switch (model) {
     case 'selector':
       return (await import('./selector.js')).startSelectorEcho(options)
+    case 'threads':
+      return (await import('./threads.js')).startThreadsEcho(options)
     case 'net':
       return (await import('./net.js')).startNetEcho(options)
     default:
@@ -40,6 +51,8 @@ export async function run(argv: string[]): Promise<void> {
       model: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'max-threads': { type: 'string' },
+      pool: { type: 'string' },
       trace: { type: 'boolean' },
       quiet: { type: 'boolean' },
       'max-conns': { type: 'string' },
@@ -61,7 +74,10 @@ export async function run(argv: string[]): Promise<void> {
       ECHO_DEFAULTS.maxConnections,
     ),
     idleTimeoutMs: v['idle-timeout'] === undefined ? 0 : parseNumberOption('--idle-timeout', v['idle-timeout'], 0, 86_400) * 1000,
+    maxThreads: v['max-threads'] === undefined ? ECHO_DEFAULTS.maxThreads : parseIntegerOption('--max-threads', v['max-threads'], 1, MAX_THREADS_LIMIT),
+    pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
   }
+  if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
   const server = await startEcho(model, options)
   await serveUntilSignalled(server)
 }

@@ -10,6 +10,10 @@ export interface EchoOptions {
   verbose: boolean
   /** Print each select round and dispatch (selector model), thread starts and exits (threads). */
   trace: boolean
+  /** threads model: live threads at most; clients beyond it are told so and closed. */
+  maxThreads: number
+  /** threads model: threads started up front and kept parked for reuse. */
+  pool: number
   /** How long a graceful stop waits for connections to finish before closing them. */
   shutdownGraceMs: number
   /** Connections served at once; more are refused (closed at once, logged). */
@@ -27,4 +31,9 @@ export const ECHO_DEFAULTS: EchoOptions = {
   shutdownGraceMs: 2000,
   maxConnections: 20_000,
   idleTimeoutMs: 0,
+  // ~8 MB per thread and a process abort near 1,800 threads: 256 leaves a wide margin, fits the
+  // 200-client tests, and on a 2-core machine more runnable threads only add context switches.
+  maxThreads: 256,
+  // 0: the pure model, a thread started per connection and ended with it (~30 ms start-up each).
+  pool: 0,
 }

@@ -9,11 +9,11 @@
 //             unread bytes back up into Node's receive bound, then the kernel, then TCP.
 // DRAINING    the client has shut down its write side; finish echoing what we have.
 // HALF_CLOSED we sent our FIN; the connection is closed (Node flushes the rest, as the kernel would).
-import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener } from '../../reactor/index.js'
+import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, type Selectable } from '../../reactor/index.js'
 import { RateLimitedLog, log, type RunningServer } from '../cli-support.js'
 import type { EchoOptions } from './options.js'
 
-enum State {
+export enum State {
   OPEN = 'OPEN',
   DRAINING = 'DRAINING',
   HALF_CLOSED = 'HALF_CLOSED',
@@ -26,7 +26,17 @@ const PENDING_HIGH_WATER = 64 * 1024
 const READS_PER_EVENT = 16
 const RECV_SIZE = 64 * 1024
 
-class EchoSession {
+/** What a session needs of a connection: the reactor's Connection, or any stand-in with its calls. */
+export type EchoConnection = Selectable & Pick<Connection, 'recv' | 'send' | 'shutdown' | 'close' | 'remoteAddress' | 'remotePort'>
+
+/** What a session needs of its server: the loop to change interest in, and a place to report closing. */
+export interface SessionHost {
+  readonly loop: Pick<EventLoop, 'modify' | 'unregister' | 'isRegistered'>
+  readonly tracksIdle: boolean
+  sessionClosed(session: EchoSession, reason: string): void
+}
+
+export class EchoSession {
   state = State.OPEN
   private pending: Buffer[] = []
   private pendingBytes = 0
@@ -36,14 +46,14 @@ class EchoSession {
   readonly peer: string
 
   constructor(
-    readonly conn: Connection,
-    private readonly server: SelectorEchoServer,
+    readonly conn: EchoConnection,
+    private readonly server: SessionHost,
   ) {
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
   }
 
   /** The loop's callback for this connection: one step of the state machine. */
-  readonly onEvent = (_conn: Connection, mask: number): void => {
+  readonly onEvent = (_conn: Selectable, mask: number): void => {
     try {
       switch (this.state) {
         case State.OPEN:
@@ -137,7 +147,7 @@ class EchoSession {
   }
 }
 
-export class SelectorEchoServer {
+export class SelectorEchoServer implements SessionHost {
   readonly loop: EventLoop
   readonly tracksIdle: boolean
   private readonly sessions = new Set<EchoSession>()

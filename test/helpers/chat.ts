@@ -123,15 +123,6 @@ export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
-/** Resident memory of a process in bytes, from /proc/PID/status (Linux). */
-export function rssOf(pid: number): Promise<number> {
-  return import('node:fs/promises').then(async fs => {
-    const m = /VmRSS:\s+(\d+) kB/.exec(await fs.readFile(`/proc/${pid}/status`, 'utf8'))
-    if (!m) throw new Error(`no VmRSS for pid ${pid}`)
-    return Number(m[1]) * 1024
-  })
-}
-
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
 export interface ChattersOptions {

@@ -1,0 +1,51 @@
+// The `threads` model of the echo server: one OS thread per connection. The main thread accepts
+// and owns the sockets; lib/threads/host.ts moves the bytes to and from each connection's thread,
+// which runs threads-handler.ts.
+import net from 'node:net'
+import { RateLimitedLog, type RunningServer } from '../cli-support.js'
+import { builtSibling } from '../threads/built.js'
+import { ThreadHost } from '../threads/host.js'
+import type { EchoOptions } from './options.js'
+
+export async function startThreadsEcho(options: EchoOptions): Promise<RunningServer> {
+  const host = new ThreadHost({
+    handler: builtSibling(import.meta.url, './threads-handler.js'),
+    maxThreads: options.maxThreads,
+    pool: options.pool,
+    maxConnections: options.maxConnections,
+    idleTimeoutMs: options.idleTimeoutMs,
+    trace: options.trace,
+    verbose: options.verbose,
+  })
+  await host.start()
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => host.serve(socket))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const acceptErrors = new RateLimitedLog()
+  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
+  const address = server.address() as net.AddressInfo
+  let resolveDone!: () => void
+  const done = new Promise<void>(r => (resolveDone = r))
+  let stopping: Promise<void> | null = null
+  return {
+    host: address.address,
+    port: address.port,
+    done,
+    stop() {
+      // Stop accepting; every handler sees end of input and finishes its echo; the rest are
+      // reset and their threads terminated after the grace period.
+      stopping ??= (async () => {
+        const closed = new Promise<void>(r => server.close(() => r()))
+        await host.stop(options.shutdownGraceMs)
+        await closed
+        resolveDone()
+      })()
+      return stopping
+    },
+  }
+}

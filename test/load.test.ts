@@ -1,0 +1,216 @@
+// The load generator against real servers: a real echo server (counts messages, no errors),
+// deliberately broken ones written here with net (corrupting, silent, closing, resetting),
+// nothing listening at all, and the idle-connection test. No assertion is about speed.
+import t, { type Test } from 'tap'
+import net from 'node:net'
+import { once } from 'node:events'
+import { spawn } from 'node:child_process'
+import { startServer, CLI, type ServerProcess } from './helpers/process.js'
+import { runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
+import { runIdle } from '../bench/idle.js'
+import { freePort } from '../bench/servers.js'
+
+/** A net server on an ephemeral port running `handler` per connection; closed at teardown. */
+async function tinyServer(t: Test, handler: (socket: net.Socket) => void): Promise<number> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer(socket => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => {})
+    handler(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    sockets.forEach(s => s.destroy())
+    server.close()
+  })
+  return (server.address() as net.AddressInfo).port
+}
+
+function options(port: number, over: Partial<LoadOptions> = {}): LoadOptions {
+  return {
+    host: '127.0.0.1',
+    port,
+    conns: 2,
+    size: 256,
+    pipeline: 1,
+    warmupMs: 100,
+    durationMs: 500,
+    timeoutMs: 2000,
+    connectTimeoutMs: 2000,
+    threads: 1,
+    ...over,
+  }
+}
+
+/** Runs `selectloop load ... --json`; resolves with the exit code and the parsed report. */
+async function loadCli(args: string[]): Promise<{ code: number | null; result: LoadResult | null; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, 'load', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', d => (out += d))
+  child.stderr.setEncoding('utf8').on('data', d => (err += d))
+  const [code] = await once(child, 'close')
+  let result: LoadResult | null = null
+  try {
+    result = JSON.parse(out)
+  } catch {
+    result = null
+  }
+  return { code, result, stderr: err }
+}
+
+t.test('against the net echo server', async t => {
+  let server: ServerProcess
+  t.before(async () => {
+    server = await startServer(['echo', '--model', 'net', '--port', '0', '--quiet'])
+  })
+  t.teardown(() => server.stop('SIGKILL'))
+
+  t.test('the CLI counts verified messages, reports no errors and the server figures', async t => {
+    const args = ['--target', `127.0.0.1:${server.port}`, '--conns', '3', '--size', '1000', '--pipeline', '4']
+    const { code, result: r } = await loadCli([...args, '--warmup', '0.1', '--duration', '0.5', '--server-pid', String(server.child.pid), '--json'])
+    t.equal(code, 0, 'exit status 0')
+    t.ok(r, 'one JSON object on stdout')
+    if (!r) return
+    t.equal(r.connected, 3)
+    t.equal(r.alive, 3)
+    t.equal(r.errorTotal, 0)
+    t.same(r.errors, { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 })
+    t.ok(r.messages > 0, `${r.messages} messages`)
+    t.equal(r.latencyMs.count, r.messages, 'one latency per message')
+    t.ok(r.latencyMs.p50! <= r.latencyMs.p99! && r.latencyMs.p99! <= r.latencyMs.max!, 'percentiles in order')
+    t.ok(Math.abs(r.msgsPerSec - r.messages / r.windowS) <= r.msgsPerSec * 0.01, 'rate = messages / window')
+    t.equal(r.server?.pid, server.child.pid)
+    t.ok(r.server!.rssKb! > 0 && r.server!.threads! > 0, 'server RSS and threads read from /proc')
+    t.type(r.server!.cpuPct, 'number')
+  })
+
+  t.test('the human report names every figure', async t => {
+    const child = spawn(process.execPath, [CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--conns', '2', '--warmup', '0', '--duration', '0.3'])
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', d => (out += d))
+    const [code] = await once(child, 'close')
+    t.equal(code, 0)
+    for (const word of ['throughput', 'msgs/s', 'MB/s', 'p50', 'p99', 'p99.9', 'max', 'errors', 'load CPU']) t.match(out, word)
+  })
+
+  t.test('two load threads share the connections and merge their counts', async t => {
+    const r = await runLoad(options(server.port, { conns: 4, threads: 2 }))
+    t.equal(r.threads, 2)
+    t.equal(r.connected, 4)
+    t.equal(r.errorTotal, 0)
+    t.ok(r.messages > 0)
+    t.equal(r.latencyMs.count, r.messages, 'merged histogram holds every message')
+  })
+
+  t.test('idle connections: all served, memory per connection from the server pid', async t => {
+    const r = await runIdle({ host: '127.0.0.1', port: server.port, conns: 50, holdMs: 200, timeoutMs: 5000, serverPid: server.child.pid })
+    t.equal(r.connected, 50)
+    t.equal(r.accepted, 50)
+    t.equal(r.stillServed, 50)
+    t.type(r.server?.perConnKb, 'number')
+    t.ok(r.fdLimit && r.fdLimit.soft > 0, 'its own fd limit is reported')
+  })
+
+  t.test('idle connections past the open-file limit: EMFILE failures, said plainly', async t => {
+    const child = spawn('bash', ['-c', `ulimit -n 80; exec "$@"`, 'bash', process.execPath, CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--idle', '120', '--hold', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', d => (out += d))
+    const [code] = await once(child, 'close')
+    t.equal(code, 1, 'not every connection was served')
+    const r = JSON.parse(out)
+    t.equal(r.fdLimit.soft, 80)
+    t.ok(r.connectFailures.EMFILE > 0, `EMFILE failures: ${JSON.stringify(r.connectFailures)}`)
+    t.ok(r.accepted > 0 && r.accepted < 120, `${r.accepted} served`)
+    t.match(r.notes.join(' '), /may open only 80 files \(ulimit -n/)
+  })
+
+  t.test('bad command lines are usage errors (status 2)', async t => {
+    for (const args of [[], ['--target', 'nowhere'], ['--target', `127.0.0.1:${server.port}`, '--conns', '0']]) {
+      const { code, stderr } = await loadCli(args)
+      t.equal(code, 2, args.join(' ') || '(no arguments)')
+      t.match(stderr, /^selectloop: /)
+    }
+  })
+})
+
+t.test('a corrupting echo server: mismatches are errors, never messages', async t => {
+  // Echoes faithfully except byte 1000 of each connection, which it flips. With 256-byte
+  // messages, three messages (768 bytes) come back intact and the fourth is corrupt.
+  const port = await tinyServer(t, socket => {
+    let seen = 0
+    socket.on('data', (d: Buffer) => {
+      const copy = Buffer.from(d)
+      if (seen <= 1000 && seen + copy.length > 1000) copy[1000 - seen] ^= 0xff
+      seen += copy.length
+      socket.write(copy)
+    })
+  })
+  const r = await runLoad(options(port, { warmupMs: 0 }))
+  t.equal(r.errors.mismatch, 2, 'one mismatch per connection')
+  t.equal(r.messages, 6, 'the three intact messages of each connection, not the corrupt one')
+  t.equal(r.alive, 0, 'a corrupted connection is closed')
+})
+
+t.test('an echo server that sends more than it was sent: a mismatch', async t => {
+  const port = await tinyServer(t, socket => socket.on('data', (d: Buffer) => socket.write(Buffer.concat([d, d]))))
+  const r = await runLoad(options(port, { conns: 1, durationMs: 300 }))
+  t.equal(r.errors.mismatch, 1)
+  t.equal(r.messages, 0)
+})
+
+t.test('a server that stops answering: timeouts, and the run still ends', async t => {
+  const port = await tinyServer(t, socket => socket.resume()) // reads, never writes
+  const started = Date.now()
+  const r = await runLoad(options(port, { conns: 3, warmupMs: 0, durationMs: 800, timeoutMs: 200 }))
+  t.equal(r.errors.timeout, 3, 'every connection timed out')
+  t.equal(r.messages, 0)
+  t.equal(r.alive, 0)
+  t.ok(Date.now() - started < 10_000, 'ended by its own deadlines')
+})
+
+t.test('a server that closes or resets: eof and reset errors', async t => {
+  const closing = await tinyServer(t, socket => socket.once('data', () => socket.end()))
+  const resetting = await tinyServer(t, socket => socket.once('data', () => socket.resetAndDestroy()))
+  const eof = await runLoad(options(closing, { durationMs: 300 }))
+  t.equal(eof.errors.eof, 2)
+  const reset = await runLoad(options(resetting, { durationMs: 300 }))
+  t.equal(reset.errors.reset, 2)
+})
+
+t.test('the generator closes politely: FIN, never a reset, even with echoes in flight', async t => {
+  const errors: string[] = []
+  let ended = 0
+  let closed = 0
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer(socket => {
+    sockets.add(socket)
+    socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message))
+    socket.on('end', () => ended++)
+    socket.on('close', () => closed++)
+    socket.pipe(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => (sockets.forEach(s => s.destroy()), server.close()))
+  const port = (server.address() as net.AddressInfo).port
+  const r = await runLoad(options(port, { conns: 4, pipeline: 8, size: 4096, durationMs: 300 }))
+  t.equal(r.errorTotal, 0)
+  const deadline = Date.now() + 5000
+  while (closed < 4 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+  t.equal(closed, 4, 'every server-side socket closed')
+  t.equal(ended, 4, 'each saw end of stream (a FIN)')
+  t.same(errors, [], 'no ECONNRESET on the server side')
+})
+
+t.test('nothing listening: connect failures, a report, exit status 1', async t => {
+  const port = await freePort()
+  const { code, result } = await loadCli(['--target', `127.0.0.1:${port}`, '--conns', '2', '--warmup', '0', '--duration', '0.2', '--json'])
+  t.equal(code, 1)
+  t.equal(result?.connected, 0)
+  t.same(result?.connectFailures, { ECONNREFUSED: 2 })
+})
