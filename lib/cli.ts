@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   client: { summary: 'interactive clients: client chat | client echo', load: () => import('./client/command.js') },
   bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-command.js') },
   load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-command.js') },
+  soak: { summary: 'soak every model: mixed echo/chat load with churn and hostile clients; fails on any loss', load: () => import('../bench/soak/command.js') },
 }
 
 const USAGE = `usage: selectloop <command> [options]

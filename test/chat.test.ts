@@ -239,7 +239,8 @@ for (const model of MODELS) {
     })
 
     t.test('a client that never reads is dropped; 20 others chatting still get everything', async t => {
-      const s = await chatServer(t, model, ['--max-outbuf', '65536', '--quiet'])
+      // Flood control off: the chatters send far above --max-rate on purpose, to fill the sleeper.
+      const s = await chatServer(t, model, ['--max-outbuf', '65536', '--max-rate', '0', '--quiet'])
       const sleeper = await connect(s.port) // a socket nobody reads: no 'data' listener
       sleeper.on('error', () => {}) // it will be reset by the server
       t.teardown(() => sleeper.destroy())

@@ -1,11 +1,13 @@
 // `selectloop chat [--model selector|threads] [--host H] [--port P] [--framing auto|line|chunk]
 //                  [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
-//                  [--max-threads N] [--pool N] [--no-console] [--quiet] [--trace]`
+//                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
+//                  [--no-console] [--quiet] [--trace]`
 import {
   UsageError,
   parseChoice,
   parseCommandArgs,
   parseIntegerOption,
+  parseNumberOption,
   parsePort,
   serveUntilSignalled,
   type RunningServer,
@@ -17,7 +19,8 @@ import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions 
 const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
                        [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
-                       [--max-threads N] [--pool N] [--no-console] [--quiet] [--trace]
+                       [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
+                       [--no-console] [--quiet] [--trace]
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -32,6 +35,9 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --max-threads  threads model: live threads at most (default ${D.maxThreads}, limit ${MAX_THREADS_LIMIT});
                  a client beyond it is told "server busy" and closed
   --pool         threads model: threads started up front and kept parked for reuse (default ${D.pool})
+  --max-rate     bytes per second read from one client at most, a second's worth at once;
+                 a faster sender is slowed down, 0 for no limit (default ${D.maxRate})
+  --idle-timeout close a connection silent for S seconds, telling it why (default off)
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
   --trace        print each select round and dispatch (selector), thread starts and exits (threads)
@@ -64,6 +70,8 @@ export async function run(argv: string[]): Promise<void> {
       'max-outbuf': { type: 'string' },
       'max-threads': { type: 'string' },
       pool: { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'max-rate': { type: 'string' },
       'no-console': { type: 'boolean' },
       quiet: { type: 'boolean' },
       trace: { type: 'boolean' },
@@ -88,6 +96,8 @@ export async function run(argv: string[]): Promise<void> {
     maxLine: int('--max-line', v['max-line'], D.maxLine, 16, 16 * 1024 * 1024),
     maxName: int('--max-name', v['max-name'], D.maxName, 1, 1024),
     maxOutbuf: int('--max-outbuf', v['max-outbuf'], D.maxOutbuf, 1024, 1024 * 1024 * 1024),
+    maxRate: int('--max-rate', v['max-rate'], D.maxRate, 0, 1024 * 1024 * 1024),
+    idleTimeoutMs: v['idle-timeout'] === undefined ? 0 : parseNumberOption('--idle-timeout', v['idle-timeout'], 0, 86_400) * 1000,
     console: !v['no-console'],
     verbose: !v.quiet,
     trace: Boolean(v.trace),

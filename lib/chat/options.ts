@@ -25,6 +25,10 @@ export interface ChatOptions {
   trace: boolean
   /** Read operator commands from stdin (off for servers run in the background). */
   console: boolean
+  /** Flood control: bytes per second read from one client at most (a second's worth of burst); 0 = no limit. */
+  maxRate: number
+  /** Close a connection that has sent nothing for this long (told why); 0 = never. */
+  idleTimeoutMs: number
   /** How long a graceful stop waits for goodbyes to be flushed before resetting connections. */
   shutdownGraceMs: number
   /** threads model: live threads at most; clients beyond it are told so and closed. */
@@ -45,6 +49,8 @@ export const CHAT_DEFAULTS: ChatOptions = {
   verbose: true,
   trace: false,
   console: true,
+  maxRate: 64 * 1024,
+  idleTimeoutMs: 0,
   shutdownGraceMs: 2000,
   // As echo's: 256 threads fit the 200-client tests, far below the ~1,800 where the process aborts.
   maxThreads: 256,

@@ -12,10 +12,12 @@ export const replies = {
   operatorSaid: (text: string) => `[server] ${text}`,
   operatorWhispered: (text: string) => `[server] (private): ${text}`,
   who: (names: string[]) => `here now (${names.length}): ${names.join(', ')}`,
-  noSuchUser: (name: string) => `no one called ${name} is here`,
-  unknownCommand: (command: string) => `unknown command ${command} (${USER_HELP})`,
+  // What the client typed is echoed back sanitized too: only to itself, but it is still a terminal.
+  noSuchUser: (name: string) => `no one called ${sanitize(name)} is here`,
+  unknownCommand: (command: string) => `unknown command ${sanitize(command)} (${USER_HELP})`,
   tooLong: (maxBytes: number) => `line too long (over ${maxBytes} bytes); closing the connection`,
   full: (maxClients: number) => `server full (${maxClients} clients); try again later`,
+  idle: (seconds: number) => `idle for ${seconds} s; closing`,
   kicked: () => 'you were removed from the chat by the operator',
   closing: () => 'server closing',
 }

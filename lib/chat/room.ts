@@ -5,9 +5,9 @@
 //
 // Each connection runs this state machine (one switch, in receive()):
 //
-//   AWAITING_NAME --valid name--> CHATTING --quit word, /kick, overlong line--> CLOSING
-//        |   ^ bad name: told why, stays                                          |
-//        +---+--- quit word, overlong line, server shutdown ----------------------+
+//   AWAITING_NAME --valid name--> CHATTING --quit word, /kick, overlong line, idle--> CLOSING
+//        |   ^ bad name: told why, stays                                                |
+//        +---+--- quit word, overlong line, idle, server shutdown ----------------------+
 //   any state --connection ends (EOF, reset, dropped)--> removed
 //
 // CLOSING means "the room has nothing more to say to or hear from this connection": the
@@ -118,6 +118,19 @@ export class ChatRoom {
     this.io.log(`${this.who(session)}: line over ${this.limits.maxLine} bytes; closing`)
     this.io.deliver(id, line(replies.tooLong(this.limits.maxLine)))
     this.leave(session, 'line too long')
+  }
+
+  /**
+   * The connection has sent nothing for `timeoutMs` (the model keeps the clocks): say why, and
+   * close; others hear `left` if it had joined.
+   */
+  idle(id: number, timeoutMs: number): void {
+    const session = this.sessions.get(id)
+    if (!session || session.state === SessionState.CLOSING) return
+    const seconds = timeoutMs / 1000
+    if (this.limits.verbose) this.io.log(`${this.who(session)}: idle for ${seconds} s; closing`)
+    this.io.deliver(id, line(replies.idle(seconds)))
+    this.leave(session, 'idle')
   }
 
   /** The connection is gone (EOF, reset, error, dropped): others are told if it was chatting. */

@@ -8,11 +8,27 @@
 //
 // Per connection, what the loop watches follows the room's state for it:
 //   AWAITING_NAME, CHATTING   READ, plus WRITE while output is queued;
-//   CLOSING                   WRITE only, until the queue is flushed; then the socket is closed.
+//   CLOSING                   WRITE only, until the queue is flushed (at most FLUSH_TIMEOUT_MS, or
+//                             the connection is reset); then a lingering close: our FIN, then READ
+//                             only, discarding, until the peer closes too (at most LINGER_BYTES
+//                             are read; at most LINGER_MS are waited); then the socket is closed.
+// Why linger: closing a socket with unread input makes the kernel send a RST and throw away what
+// it had not yet transmitted, which could be the goodbye and the last messages of a client that
+// was still typing. A peer that keeps sending past LINGER_BYTES (a huge line) is no longer read,
+// but still gets the rest of LINGER_MS before the RST: a RST that meets its next write makes its
+// socket fail before it has read our last line (`line too long`). Connections refused as "server full" skip it: they hold a descriptor that
+// the flood they belong to needs back, and they have nothing of theirs to lose but one line.
+// With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
+//
+// Flood control (--max-rate): each line a client sends is copied to every other member, so one
+// client sending as fast as it can would fill everyone's output queue faster than they can read
+// it, and get them dropped as "not reading". Each client's input is metered by a token bucket
+// (--max-rate bytes per second, a second's worth of burst); a client over its rate is simply not
+// read for a while (TCP slows it down), and one timer re-opens the throttled ones.
 // Output from one round of the loop is coalesced: deliveries only queue bytes, and one timer at
 // the end of the round (callLater(0)) writes each recipient's queue with as few sends as it can,
 // applies interest changes, and tears down connections that failed or overflowed meanwhile.
-import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader } from '../../reactor/index.js'
+import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
 import { MessageFramer } from './framing.js'
 import type { ChatOptions } from './options.js'
@@ -25,6 +41,13 @@ import { ChatRoom, SessionState, type RoomIO } from './room.js'
 const RECV_SIZE = 16 * 1024
 /** Small queued lines are merged into sends of up to this size. */
 const COALESCE_BYTES = 64 * 1024
+/** A closing connection whose goodbye is not read within this time is reset. */
+const FLUSH_TIMEOUT_MS = 5000
+/** How often throttled clients get their allowance back (one timer for all of them). */
+const THROTTLE_TICK_MS = 50
+/** After our FIN, how long and how much we keep reading (and discarding) for the peer to close. */
+const LINGER_MS = 1000
+const LINGER_BYTES = 256 * 1024
 
 class ChatConnection {
   private out: Buffer[] = []
@@ -33,6 +56,20 @@ class ChatConnection {
   /** Why this connection must be torn down at once (send error, overflow), or null. */
   failure: string | null = null
   gone = false
+  /** Told "server full": closed as soon as that line is out, with no linger. */
+  refused = false
+  /** performance.now() of the last bytes received; kept only with --idle-timeout. */
+  lastActive = 0
+  /** Flood control: bytes it may send now, refilled at --max-rate; not read while throttled. */
+  private allowance: number
+  private refilledAt = performance.now()
+  throttled = false
+  /** In CLOSING: our FIN is sent, input is read and discarded until the peer closes. */
+  private lingering = false
+  private peerDone = false
+  private discarded = 0
+  /** The bound on CLOSING: first for the flush, then for the linger. */
+  private closeTimer: TimerHandle | null = null
   readonly framer: MessageFramer
   readonly peer: string
 
@@ -43,6 +80,15 @@ class ChatConnection {
   ) {
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
     this.framer = new MessageFramer(server.options.framing, server.options.maxLine)
+    this.allowance = server.burst
+  }
+
+  /** Tops up the allowance for the time gone by; returns it. */
+  refill(): number {
+    const now = performance.now()
+    this.allowance = Math.min(this.server.burst, this.allowance + ((now - this.refilledAt) * this.server.options.maxRate) / 1000)
+    this.refilledAt = now
+    return this.allowance
   }
 
   private get state(): SessionState {
@@ -60,23 +106,41 @@ class ChatConnection {
         break
       case SessionState.CLOSING:
         if (mask & EVENT_WRITE) this.flush()
+        if (mask & EVENT_READ && this.lingering) this.discard()
         break
     }
     this.server.touch(this)
   }
 
-  /** One read per readiness event (level-triggered: more data means another event next round). */
-  private read(): void {
-    const room = this.server.room
+  /** Lingering: reads what the peer still sends, and drops it, until its EOF. */
+  private discard(): void {
     let data: Buffer | null
     try {
       data = this.conn.recv(RECV_SIZE)
+    } catch {
+      data = Buffer.alloc(0) // reset by the peer: it is gone, which is what we were waiting for
+    }
+    if (data === null) return
+    if (data.length === 0) this.peerDone = true
+    else this.discarded += data.length
+  }
+
+  /** One read per readiness event (level-triggered: more data means another event next round). */
+  private read(): void {
+    const room = this.server.room
+    const metered = this.server.options.maxRate > 0
+    let data: Buffer | null
+    try {
+      data = this.conn.recv(metered ? Math.max(1, Math.min(RECV_SIZE, Math.floor(this.refill()))) : RECV_SIZE)
     } catch (err) {
       this.fail(describeSocketError(err))
       return
     }
     if (data === null) return
+    if (this.server.tracksIdle) this.lastActive = performance.now()
+    if (metered && (this.allowance -= data.length) <= 0) this.server.throttle(this)
     if (data.length === 0) {
+      this.peerDone = true
       for (const message of this.framer.end()) room.receive(this.id, message)
       room.closed(this.id, 'end of input')
       return
@@ -159,13 +223,42 @@ class ChatConnection {
       this.checkOverflow()
     }
     if (this.failure !== null) return this.server.remove(this, this.failure, true)
-    const state = this.state
-    if (state === SessionState.CLOSING && this.outBytes === 0) return this.server.remove(this, 'closed', false)
-    const events = (state === SessionState.CLOSING ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0)
-    if (events !== this.events) {
-      this.events = events
-      this.server.loop.modify(this.conn, events)
+    if (this.state === SessionState.CLOSING) return this.settleClosing()
+    this.setInterest((this.throttled ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0))
+  }
+
+  /** CLOSING: flush (bounded), then linger (bounded), then close. */
+  private settleClosing(): void {
+    const loop = this.server.loop
+    const flushed = this.outBytes === 0
+    if (flushed && (this.refused || this.peerDone)) return this.server.remove(this, 'closed', false)
+    if (this.closeTimer === null) {
+      this.closeTimer = loop.callLater(FLUSH_TIMEOUT_MS, () => this.server.remove(this, 'goodbye not read in time', true))
     }
+    if (!flushed) return this.setInterest(EVENT_WRITE)
+    if (!this.lingering) {
+      this.lingering = true
+      this.conn.shutdown()
+      this.closeTimer.cancel()
+      this.closeTimer = loop.callLater(LINGER_MS, () => this.server.remove(this, 'closed', false))
+    }
+    this.setInterest(this.discarded > LINGER_BYTES ? 0 : EVENT_READ)
+  }
+
+  /** What the loop watches; nothing at all (unregistered) once a lingering peer has sent too much. */
+  private setInterest(events: number): void {
+    if (events === this.events) return
+    const loop = this.server.loop
+    if (events === 0) loop.unregister(this.conn)
+    else if (this.events === 0) loop.register(this.conn, events, this.onEvent)
+    else loop.modify(this.conn, events)
+    this.events = events
+  }
+
+  /** The connection is gone: no timer may act on it any more. */
+  forget(): void {
+    this.gone = true
+    this.closeTimer?.cancel()
   }
 }
 
@@ -180,6 +273,12 @@ export class SelectorChatServer {
   private consoleReader: StreamReader | null = null
   private readonly consoleFramer: MessageFramer
   private stopping = false
+  readonly tracksIdle: boolean
+  /** Flood control: the most a client may send at once (a second's worth, at least two lines). */
+  readonly burst: number
+  private readonly throttled = new Set<ChatConnection>()
+  private throttleScheduled = false
+  private readonly floods = new RateLimitedLog()
   /** A connection flood past --max-clients must not become a flood of log lines. */
   private readonly refusals = new RateLimitedLog()
   private readonly acceptErrors = new RateLimitedLog()
@@ -204,6 +303,9 @@ export class SelectorChatServer {
     this.room = new ChatRoom(io, options)
     this.consoleFramer = new MessageFramer('line', options.maxLine)
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
+    this.tracksIdle = options.idleTimeoutMs > 0
+    if (this.tracksIdle) this.scheduleIdleSweep()
+    this.burst = Math.max(options.maxRate, 2 * (options.maxLine + 1))
     if (options.console) {
       // The operator's terminal, watched by the same selector as the sockets.
       this.consoleReader = new StreamReader(process.stdin)
@@ -223,12 +325,61 @@ export class SelectorChatServer {
       }
       if (!conn) return
       const c = new ChatConnection(this.nextId++, conn, this)
+      if (this.tracksIdle) c.lastActive = performance.now()
       this.conns.set(c.id, c)
       this.loop.register(conn, EVENT_READ, c.onEvent)
       if (!this.room.open(c.id, c.peer)) {
+        c.refused = true
         this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
       }
     }
+  }
+
+  /**
+   * One timer for all connections rather than one per connection re-armed on every read: a sweep
+   * every quarter of the timeout asks the room to close the silent ones (at most 25% late).
+   */
+  private scheduleIdleSweep(): void {
+    this.loop.callLater(Math.max(10, this.options.idleTimeoutMs / 4), this.sweepIdle)
+  }
+
+  /** A client went over --max-rate: stop reading it until its allowance comes back. */
+  throttle(c: ChatConnection): void {
+    if (c.throttled) return
+    c.throttled = true
+    this.throttled.add(c)
+    const who = this.room.session(c.id)?.name ?? c.peer
+    this.floods.log(`${who} (${c.peer}) sends faster than --max-rate ${this.options.maxRate} bytes/s: slowed down`)
+    this.touch(c)
+    if (!this.throttleScheduled) {
+      this.throttleScheduled = true
+      this.loop.callLater(THROTTLE_TICK_MS, this.unthrottle)
+    }
+  }
+
+  private readonly unthrottle = (): void => {
+    this.throttleScheduled = false
+    for (const c of this.throttled) {
+      if (c.gone || c.refill() > 0) {
+        c.throttled = false
+        this.throttled.delete(c)
+        if (!c.gone) this.touch(c)
+      }
+    }
+    if (this.throttled.size > 0) {
+      this.throttleScheduled = true
+      this.loop.callLater(THROTTLE_TICK_MS, this.unthrottle)
+    }
+  }
+
+  private readonly sweepIdle = (): void => {
+    if (this.stopping) return
+    const timeout = this.options.idleTimeoutMs
+    const now = performance.now()
+    for (const c of this.conns.values()) {
+      if (now - c.lastActive >= timeout) this.room.idle(c.id, timeout) // a no-op once CLOSING
+    }
+    this.scheduleIdleSweep()
   }
 
   /** The operator console's callback: each stdin line goes to the room as the operator's. */
@@ -291,13 +442,15 @@ export class SelectorChatServer {
 
   /** Ends a connection: the room is told (others hear `left` if it was chatting), the socket goes. */
   remove(c: ChatConnection, reason: string, abrupt: boolean): void {
-    c.gone = true
+    if (c.gone) return
+    c.forget()
     this.conns.delete(c.id)
     this.dirty.delete(c)
     if (this.loop.isRegistered(c.conn)) this.loop.unregister(c.conn)
     if (abrupt) c.conn.reset()
     else c.conn.close()
     this.room.closed(c.id, reason)
+    if (this.stopping) this.scheduleSettle() // the last one gone stops the loop
   }
 
   /** Stop accepting, tell everyone `server closing`, flush, close; reset what is left after the grace time. */

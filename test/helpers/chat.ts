@@ -2,6 +2,7 @@
 // (netcat-style with `\n`, or Python-seed-style with no newline), and waits for lines.
 import net from 'node:net'
 import { Collector, connect } from './net.js'
+import { DeliveryLedger, messageText, type Loss } from '../../bench/soak/ledger.js'
 
 export type ClientStyle = 'line' | 'chunk'
 
@@ -12,6 +13,8 @@ export class ChatClient {
   private tail = Buffer.alloc(0)
   /** Lines before this index were consumed by next(). */
   private cursor = 0
+  /** Called with each complete line's raw bytes (without `\n`) as it arrives. */
+  onLine: ((raw: Buffer) => void) | null = null
 
   constructor(
     readonly socket: net.Socket,
@@ -25,6 +28,7 @@ export class ChatClient {
   private split(data: Buffer): void {
     let buf = this.tail.length ? Buffer.concat([this.tail, data]) : data
     for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10)) {
+      this.onLine?.(buf.subarray(0, nl))
       this.received.push(buf.subarray(0, nl).toString('utf8'))
       buf = buf.subarray(nl + 1)
     }
@@ -128,3 +132,108 @@ export function escapeRegExp(text: string): string {
 }
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
+
+export interface ChattersOptions {
+  /** How many clients (default 3). */
+  count?: number
+  /** Their names are PREFIX0, PREFIX1, ... (default 'ok'). */
+  prefix?: string
+  /** Each client writes one message per tick (default 40 ms). */
+  intervalMs?: number
+  /** Body length (code points) of client i's message #seq (default 10..200). */
+  length?: (i: number, seq: number) => number
+}
+
+/**
+ * A few well-behaved clients chatting in the background while a test does something hostile,
+ * every line they receive checked by a DeliveryLedger (bench/soak/ledger.ts): each client must
+ * get every other's messages exactly once, in order, and never raw control bytes.
+ */
+export class Chatters {
+  readonly ledger = new DeliveryLedger()
+  readonly clients: ChatClient[] = []
+  readonly names: string[] = []
+  /** Per client, the lines that were not about another of these clients (their own welcome excluded). */
+  private readonly otherLines: string[][] = []
+  private timer: NodeJS.Timeout | null = null
+
+  private constructor(private readonly options: Required<ChattersOptions>) {}
+
+  /** Connects and joins them all (they are not talking yet: see talk()). */
+  static async join(port: number, options: ChattersOptions = {}): Promise<Chatters> {
+    const chatters = new Chatters({
+      count: 3,
+      prefix: 'ok',
+      intervalMs: 40,
+      length: (i, seq) => 10 + ((i * 7919 + seq * 104_729) % 191),
+      ...options,
+    })
+    for (let i = 0; i < chatters.options.count; i++) await chatters.add(port, i)
+    return chatters
+  }
+
+  private async add(port: number, i: number): Promise<void> {
+    const name = `${this.options.prefix}${i}`
+    const client = await connectChat(port)
+    const others: string[] = []
+    this.ledger.track(name)
+    client.onLine = raw => {
+      if (!this.ledger.line(name, raw) && !raw.toString('utf8').startsWith(`welcome ${name}, `)) others.push(raw.toString('utf8'))
+    }
+    client.socket.on('error', () => {}) // resets are the tests' business; the ledger judges what arrived
+    client.say(name)
+    await client.next(new RegExp(`^welcome ${escapeRegExp(name)},`))
+    this.clients.push(client)
+    this.names.push(name)
+    this.otherLines.push(others)
+  }
+
+  /** Each client writes its next message every intervalMs, until settle(). */
+  talk(): void {
+    if (this.timer) return
+    this.timer = setInterval(() => {
+      this.clients.forEach((c, i) => {
+        if (c.socket.destroyed || c.got.ended) return
+        const name = this.names[i]
+        const seq = this.ledger.written(name) + 1
+        c.say(messageText(name, seq, this.options.length(i, seq)))
+        this.ledger.wrote(name, seq)
+      })
+    }, this.options.intervalMs)
+  }
+
+  /** Stops talking. */
+  quiet(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+  }
+
+  /**
+   * Lets each client write at least `minEach` messages, stops talking, waits (bounded) until
+   * every client has every message of the others, and returns what the ledger found: losses
+   * (expected: none) and counts.
+   */
+  async settle(timeoutMs = 15_000, minEach = 10): Promise<{ losses: Loss[]; sent: number; delivered: number }> {
+    const deadline = Date.now() + timeoutMs
+    while (this.timer && this.names.some(n => this.ledger.written(n) < minEach) && Date.now() < deadline) await sleep(20)
+    this.quiet()
+    while (this.ledger.outstanding() > 0 && Date.now() < deadline) await sleep(20)
+    this.ledger.finish()
+    return { losses: this.ledger.losses, sent: this.ledger.sent, delivered: this.ledger.delivered }
+  }
+
+  /** Lines client i received that were not about the other chatters (own welcome excluded). */
+  others(i: number): string[] {
+    return this.otherLines[i]
+  }
+
+  /** The last of `sender`'s messages `receiver` has seen in sequence (0: none). */
+  lastSeen(receiver: number, sender: number): number {
+    return this.ledger.lastSeen(this.names[receiver], this.names[sender])
+  }
+
+  close(): void {
+    this.quiet()
+    this.clients.forEach(c => c.socket.destroy())
+  }
+}
