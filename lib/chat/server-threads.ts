@@ -52,6 +52,8 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       maxName: options.maxName,
       maxOutbuf: options.maxOutbuf,
       verbose: options.verbose,
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxRate: options.maxRate,
     },
   }
   // Connections being served: counted when accepted, before their thread exists (it takes ~30 ms
