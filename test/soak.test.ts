@@ -134,8 +134,8 @@ t.test('verdict: losses, memory growth, a dead server, an unclean exit', async t
     echo: { connections: 1, clean: 1, abrupt: 0, messages: 1, bytes: 1 },
     hostile: {},
     servers: {
-      echo: { alive: true, exit: 0, external: false, rss: { warm: 100, end: 109 } },
-      chat: { alive: true, exit: 0, external: false, rss: { warm: 100, end: 105 } },
+      echo: { alive: true, exit: 0, external: false, rss: { warm: 100, end: 109 }, fds: { warm: 40, end: 60 } },
+      chat: { alive: true, exit: 0, external: false, rss: { warm: 100, end: 105 }, fds: { warm: 40, end: 50 } },
     },
     losses: {},
     lossDetails: [],
@@ -146,6 +146,7 @@ t.test('verdict: losses, memory growth, a dead server, an unclean exit', async t
   t.match(verdict(grew), [/chat server's memory grew \+11\.0%/])
   t.same(verdict({ ...grew, seconds: 40 }), [], 'memory is not judged over a short run')
   t.match(verdict({ ...base, servers: { ...base.servers, echo: { ...base.servers.echo, alive: false } } }), ['the echo server died'])
+  t.match(verdict({ ...base, servers: { ...base.servers, chat: { ...base.servers.chat, fds: { warm: 40, end: 400 } } } }), [/chat server's open descriptors grew from 40 to 400/])
   t.match(verdict({ ...base, servers: { ...base.servers, chat: { ...base.servers.chat, exit: 1 } } }), [/chat server exited with 1/])
 })
 
