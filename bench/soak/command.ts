@@ -13,15 +13,19 @@ import { ChatPool } from './chat-pool.js'
 import { EchoChurn } from './echo-churn.js'
 import { HostilePool } from './hostile.js'
 import { DeliveryLedger } from './ledger.js'
-import { externalServer, RssSampler, startServer, type SoakServer } from './servers.js'
+import { externalServer, ResourceSampler, startServer, type SoakServer } from './servers.js'
 import { formatReport, verdict, type ModelReport, type ServerReport } from './summary.js'
 
 /** Models with both an echo and a chat server. */
 const MODELS: readonly string[] = CHAT_MODELS.filter(m => (ECHO_MODELS as readonly string[]).includes(m))
 
 const DEFAULTS = { duration: 120, echoClients: 16, chatClients: 24, hostile: 3 }
-/** The first memory sample is taken after this fraction of a model's time. */
-const WARMUP_FRACTION = 0.3
+/**
+ * The first memory sample is taken after this fraction of the load. Memory outside V8's heap
+ * (Buffers in malloc's arenas) reaches its high-water mark over the first minute or so of this
+ * load; what comes after is what we judge.
+ */
+const WARMUP_FRACTION = 0.5
 /** Each memory figure is the median over this many seconds of samples. */
 const RSS_WINDOW_S = 3
 
@@ -131,7 +135,7 @@ async function soakModel(model: string, o: SoakOptions): Promise<ModelReport> {
   const pool = new ChatPool(chat.host, chat.port, o.chatClients, ledger, 'u')
   const churn = new EchoChurn(echo.host, echo.port, o.echoClients)
   const hostile = new HostilePool(chat.host, chat.port, o.hostile, ledger, 'h')
-  const sampler = new RssSampler([echo, chat])
+  const sampler = new ResourceSampler([echo, chat])
 
   // The load runs for the model's share of the time, minus a reserve for the final phase.
   const loadSeconds = o.seconds - Math.min(6, o.seconds * 0.2)
@@ -155,13 +159,18 @@ async function soakModel(model: string, o: SoakOptions): Promise<ModelReport> {
 
   const warmAt = t0 + warmupSeconds * 1000
   const server = (s: SoakServer, label: 'echo' | 'chat'): ServerReport => {
-    const warm = sampler.median(s, warmAt, warmAt + RSS_WINDOW_S * 1000)
-    const end = sampler.median(s, t1 - RSS_WINDOW_S * 1000, t1)
+    const at = (what: 'rss' | 'fds') => ({
+      warm: sampler.median(s, what, warmAt, warmAt + RSS_WINDOW_S * 1000),
+      end: sampler.median(s, what, t1 - RSS_WINDOW_S * 1000, t1),
+    })
+    const rss = at('rss')
+    const fds = at('fds')
     const report: ServerReport = {
       alive: alive[label],
       exit: exits[label],
       external: s.pid === null,
-      rss: warm !== null && end !== null ? { warm, end } : null,
+      rss: rss.warm !== null && rss.end !== null ? { warm: rss.warm, end: rss.end } : null,
+      fds: fds.warm !== null && fds.end !== null ? { warm: fds.warm, end: fds.end } : null,
     }
     if (!alive[label] || (s.pid !== null && exits[label] !== 0)) report.stderrTail = s.stderrTail().slice(-2000)
     return report

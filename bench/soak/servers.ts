@@ -1,7 +1,7 @@
 // The servers under soak: started from the built CLI as real processes (as a user runs them),
 // watched (alive? resident memory?) and stopped with SIGTERM, whose exit status is part of the verdict.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** dist/lib/cli.js, next to this module's build output (dist/bench/soak/). */
@@ -20,6 +20,8 @@ export interface SoakServer {
   alive(): boolean
   /** Resident memory in bytes; null when it cannot be read. */
   rss(): number | null
+  /** Open file descriptors (sockets, mostly); null when they cannot be counted. */
+  fds(): number | null
   /** SIGTERM; resolves with the exit status (null: killed by a signal, or not ours). */
   stop(): Promise<number | null>
   stderrTail(): string
@@ -76,6 +78,7 @@ function processServer(
     pid: child.pid ?? null,
     alive,
     rss: () => (alive() && child.pid ? rssOf(child.pid) : null),
+    fds: () => (alive() && child.pid ? fdsOf(child.pid) : null),
     async stop() {
       if (!alive()) return exited
       child.kill('SIGTERM')
@@ -99,6 +102,7 @@ export function externalServer(label: string, hostPort: string): SoakServer {
     pid: null,
     alive: () => true,
     rss: () => null,
+    fds: () => null,
     stop: async () => null,
     stderrTail: () => '',
   }
@@ -114,9 +118,23 @@ export function rssOf(pid: number): number | null {
   }
 }
 
-/** Samples each server's RSS every intervalMs, to take medians over windows of the run afterwards. */
-export class RssSampler {
-  private readonly samples = new Map<SoakServer, Array<{ at: number; rss: number }>>()
+/** Open descriptors of `pid` (Linux); null elsewhere or once the process is gone. */
+export function fdsOf(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length
+  } catch {
+    return null
+  }
+}
+
+type Sample = { at: number; rss: number; fds: number }
+
+/**
+ * Samples each server's RSS and descriptor count every intervalMs, to take medians over windows
+ * of the run afterwards.
+ */
+export class ResourceSampler {
+  private readonly samples = new Map<SoakServer, Sample[]>()
   private timer: NodeJS.Timeout | null = null
 
   constructor(
@@ -136,9 +154,9 @@ export class RssSampler {
     this.timer = null
   }
 
-  /** The median RSS of `server` over [fromMs, toMs] (performance.now() times); null if no sample. */
-  median(server: SoakServer, fromMs: number, toMs: number): number | null {
-    const values = (this.samples.get(server) ?? []).filter(s => s.at >= fromMs && s.at <= toMs).map(s => s.rss)
+  /** The median of `what` for `server` over [fromMs, toMs] (performance.now() times); null if no sample. */
+  median(server: SoakServer, what: 'rss' | 'fds', fromMs: number, toMs: number): number | null {
+    const values = (this.samples.get(server) ?? []).filter(s => s.at >= fromMs && s.at <= toMs).map(s => s[what])
     if (values.length === 0) return null
     values.sort((a, b) => a - b)
     return values[Math.floor(values.length / 2)]
@@ -148,7 +166,8 @@ export class RssSampler {
     const at = performance.now()
     for (const s of this.servers) {
       const rss = s.rss()
-      if (rss !== null) this.samples.get(s)!.push({ at, rss })
+      const fds = s.fds()
+      if (rss !== null && fds !== null) this.samples.get(s)!.push({ at, rss, fds })
     }
   }
 }

@@ -12,6 +12,17 @@ export interface RssReport {
   end: number
 }
 
+/** Open descriptors, the same way: a socket leaked per session would pile up by the hundred. */
+export interface FdReport {
+  warm: number
+  end: number
+}
+
+/** More descriptors than this at the end than after warm-up is a leak, not the load varying. */
+export function fdLimit(warm: number): number {
+  return warm + Math.max(32, warm)
+}
+
 export interface ServerReport {
   /** Still running when the load ended. */
   alive: boolean
@@ -19,6 +30,7 @@ export interface ServerReport {
   exit: number | null
   external: boolean
   rss: RssReport | null
+  fds: FdReport | null
   /** The end of its stderr, kept when something went wrong. */
   stderrTail?: string
 }
@@ -50,6 +62,9 @@ export function verdict(r: Omit<ModelReport, 'failures'>): string[] {
     const growth = rssGrowth(s.rss)
     if (growth !== null && rssJudged(r) && growth > RSS_GROWTH_LIMIT) {
       failures.push(`the ${label} server's memory grew ${pct(growth)} (limit +${RSS_GROWTH_LIMIT * 100}%)`)
+    }
+    if (s.fds && s.fds.end > fdLimit(s.fds.warm)) {
+      failures.push(`the ${label} server's open descriptors grew from ${s.fds.warm} to ${s.fds.end}`)
     }
   }
   return failures
@@ -90,6 +105,12 @@ export function formatReport(r: ModelReport): string {
       return `${label} ${mb(rss.warm)} → ${mb(rss.end)} (${pct(rssGrowth(rss)!)})`
     })
     .join(', ')
+  const descriptors = (['echo', 'chat'] as const)
+    .map(label => {
+      const fds = r.servers[label].fds
+      return fds ? `${label} ${fds.warm} → ${fds.end}` : `${label} not counted`
+    })
+    .join(', ')
   const judged = rssJudged(r) ? `limit +${RSS_GROWTH_LIMIT * 100}%` : `not judged: under ${MIN_RSS_WINDOW_S} s after warm-up`
   const server = (label: 'echo' | 'chat') => {
     const v = r.servers[label]
@@ -106,6 +127,7 @@ export function formatReport(r: ModelReport): string {
     `  churn    ${rate(r.chat.sessions + r.echo.connections, s)} connections opened and closed`,
     `  hostile  ${hostileHandled} of ${hostileRuns} handled${perKind ? `: ${perKind}` : ''}`,
     `  memory   ${memory} [${judged}]`,
+    `  fds      ${descriptors} (open descriptors, same moments)`,
     `  servers  ${server('echo')}; ${server('chat')}`,
     `  losses   ${losses.length === 0 ? 'none' : losses.map(([k, n]) => `${k} ${n}`).join(', ')}`,
     ...r.lossDetails.slice(0, 10).map(d => `           ${d}`),

@@ -7,29 +7,34 @@
 // end, so nothing else can touch the list while a broadcast walks it.
 //
 // Per connection, what the loop watches follows the room's state for it:
-//   AWAITING_NAME, CHATTING   READ, plus WRITE while output is queued;
+//   AWAITING_NAME, CHATTING   READ (unless throttled, below), plus WRITE while output is queued;
 //   CLOSING                   WRITE only, until the queue is flushed (at most FLUSH_TIMEOUT_MS, or
 //                             the connection is reset); then a lingering close: our FIN, then READ
 //                             only, discarding, until the peer closes too (at most LINGER_BYTES
 //                             are read; at most LINGER_MS are waited); then the socket is closed.
+//
+// Output from one round of the loop is coalesced: deliveries only queue bytes, and one timer at
+// the end of the round (callLater(0)) writes each recipient's queue with as few sends as it can,
+// applies interest changes, and tears down connections that failed or overflowed meanwhile.
+//
 // Why linger: closing a socket with unread input makes the kernel send a RST and throw away what
 // it had not yet transmitted, which could be the goodbye and the last messages of a client that
 // was still typing. A peer that keeps sending past LINGER_BYTES (a huge line) is no longer read,
 // but still gets the rest of LINGER_MS before the RST: a RST that meets its next write makes its
-// socket fail before it has read our last line (`line too long`). Connections refused as "server full" skip it: they hold a descriptor that
-// the flood they belong to needs back, and they have nothing of theirs to lose but one line.
-// With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
+// socket fail before it has read our last line (`line too long`). Connections refused as "server
+// full" skip the linger: they hold a descriptor the flood they belong to needs back, and have
+// nothing of theirs to lose but one line.
 //
 // Flood control (--max-rate): each line a client sends is copied to every other member, so one
 // client sending as fast as it can would fill everyone's output queue faster than they can read
 // it, and get them dropped as "not reading". Each client's input is metered by a token bucket
 // (--max-rate bytes per second, a second's worth of burst); a client over its rate is simply not
 // read for a while (TCP slows it down), and one timer re-opens the throttled ones.
-// Output from one round of the loop is coalesced: deliveries only queue bytes, and one timer at
-// the end of the round (callLater(0)) writes each recipient's queue with as few sends as it can,
-// applies interest changes, and tears down connections that failed or overflowed meanwhile.
+//
+// With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
+import { runOnLoop } from '../loop-server.js'
 import { MessageFramer } from './framing.js'
 import type { ChatOptions } from './options.js'
 import { ChatRoom, SessionState, type RoomIO } from './room.js'
@@ -489,15 +494,5 @@ export async function startSelectorChat(options: ChatOptions): Promise<RunningSe
     lingerMs: options.shutdownGraceMs,
   })
   const server = new SelectorChatServer(listener, options)
-  const done = server.loop.run()
-  const { host, port } = listener.address()
-  return {
-    host,
-    port,
-    done,
-    async stop() {
-      server.stop()
-      await done
-    },
-  }
+  return runOnLoop(listener, server)
 }
