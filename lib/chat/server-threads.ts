@@ -15,8 +15,12 @@ import type { ChatOptions } from './options.js'
 import { replies, sanitize } from './replies.js'
 import type { ChatThreadsShared } from './threads-handler.js'
 
-/** Bytes of each connection's inbound ring: chat messages are small, and --max-line is the framer's. */
-const INBOUND_RING_BYTES = 64 * 1024
+/**
+ * Bytes of each connection's inbound ring. Small: chat messages are short (a longer line is the
+ * framer's business), and what is in the ring when a client resets is still read and relayed, so
+ * it is also how far a throttled flooder's backlog can outlive it.
+ */
+const INBOUND_RING_BYTES = 16 * 1024
 const MIN_OUTBOUND_RING_BYTES = 256 * 1024
 const MAX_OUTBOUND_RING_BYTES = 8 * 1024 * 1024
 /** Address space reserved for all outbound rings at most (only pages in use are resident). */
@@ -52,6 +56,8 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       maxName: options.maxName,
       maxOutbuf: options.maxOutbuf,
       verbose: options.verbose,
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxRate: options.maxRate,
     },
   }
   // Connections being served: counted when accepted, before their thread exists (it takes ~30 ms

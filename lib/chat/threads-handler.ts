@@ -27,9 +27,13 @@
 // because other threads change it too: the operator's /kick, a broadcaster dropping a client
 // that does not read, the server shutting down. This thread notices on its next recv and leaves.
 //
+// Flood control (--max-rate) is the selector model's token bucket, per thread: a thread over its
+// rate sleeps instead of reading (its inbound ring fills, the main thread stops reading the
+// socket, TCP slows the sender down), and reads at most what its allowance permits.
+//
 // Printing is kept out of the lock: log and console lines are collected while it is held and
 // written after, so that no thread waits for another's terminal output.
-import { BrokenPipeError, isDisconnect, type BlockingConnection } from '../threads/connection.js'
+import { BrokenPipeError, SocketTimeoutError, isDisconnect, type BlockingConnection } from '../threads/connection.js'
 import type { ThreadContext, ThreadInit } from '../threads/handler.js'
 import { SharedClientList, Why, WHY_TEXT } from './client-list.js'
 import { isQuitWord, parseUserLine } from './commands.js'
@@ -48,6 +52,10 @@ export interface ChatThreadsShared {
     maxName: number
     maxOutbuf: number
     verbose: boolean
+    /** --idle-timeout (0: none): recv gives up after this long with nothing received. */
+    idleTimeoutMs: number
+    /** --max-rate (0: none): bytes per second read from one client at most. */
+    maxRate: number
   }
 }
 
@@ -56,6 +64,10 @@ export interface ChatThreadsShared {
  * Buffer each time, not one reused with recvInto: the framer keeps slices of an unfinished line.
  */
 const RECV_SIZE = 16 * 1024
+/** A thread over --max-rate sleeps this long before it looks at its allowance again. */
+const THROTTLE_TICK_MS = 50
+/** What a thread sleeps on (never notified: Atomics.wait as Python's time.sleep). */
+const nap = new Int32Array(new SharedArrayBuffer(4))
 
 // Per thread (module state is per thread), set once by init().
 let list: SharedClientList
@@ -74,8 +86,20 @@ export function handle(conn: BlockingConnection, ctx: ThreadContext): void {
   let ending = 'end of input'
   try {
     if (!me.locked(() => me.open())) return // the server is shutting down: told so
+    if (options.idleTimeoutMs > 0) conn.settimeout(options.idleTimeoutMs)
     while (me.state() !== SessionState.CLOSING) {
-      const data = conn.recv(RECV_SIZE) // blocks until bytes arrive; b'' when the client closed its side
+      if (me.overRate()) {
+        Atomics.wait(nap, 0, 0, THROTTLE_TICK_MS) // --max-rate: not reading is how it slows a sender down
+        continue
+      }
+      let data: Buffer
+      try {
+        data = conn.recv(me.recvSize()) // blocks until bytes arrive; b'' when the client closed its side
+      } catch (err) {
+        if (!(err instanceof SocketTimeoutError)) throw err
+        me.locked(() => me.idle()) // nothing for --idle-timeout
+        break
+      }
       if (data.length === 0) {
         me.receiveLast()
         break
@@ -97,6 +121,11 @@ class ChatThread {
   readonly peer: string
   private readonly framer: MessageFramer
   private name: string | null = null
+  /** --max-rate: bytes it may send now, refilled at the rate, a second's worth (or two lines) at most. */
+  private allowance: number
+  private refilledAt = performance.now()
+  private readonly burst: number
+  private floodLogged = false
   private readonly logLines: string[] = []
   private readonly consoleLines: string[] = []
 
@@ -107,6 +136,27 @@ class ChatThread {
     this.slot = conn.slot
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
     this.framer = new MessageFramer(options.framing, options.maxLine)
+    this.burst = Math.max(options.maxRate, 2 * (options.maxLine + 1))
+    this.allowance = this.burst
+  }
+
+  /** True while this client has used up its --max-rate allowance (logged the first time). */
+  overRate(): boolean {
+    if (options.maxRate === 0) return false
+    const now = performance.now()
+    this.allowance = Math.min(this.burst, this.allowance + ((now - this.refilledAt) * options.maxRate) / 1000)
+    this.refilledAt = now
+    if (this.allowance > 0) return false
+    if (!this.floodLogged) {
+      this.floodLogged = true // once per connection: a flood of flooders is bounded by the thread cap
+      this.ctx.log(`${this.name ?? this.peer} (${this.peer}) sends faster than --max-rate ${options.maxRate} bytes/s: slowed down`)
+    }
+    return true
+  }
+
+  /** How much the next recv may take: RECV_SIZE, or less when --max-rate leaves less. */
+  recvSize(): number {
+    return options.maxRate === 0 ? RECV_SIZE : Math.max(1, Math.min(RECV_SIZE, Math.floor(this.allowance)))
   }
 
   /** Runs `fn` holding the list's lock, then prints what it had to say. */
@@ -135,6 +185,7 @@ class ChatThread {
 
   /** One read's bytes: each complete message is handled under the lock, one at a time. */
   receive(data: Buffer): void {
+    this.allowance -= data.length
     const { messages, tooLong } = this.framer.push(data)
     for (const text of messages) {
       this.locked(() => this.message(text))
@@ -215,6 +266,15 @@ class ChatThread {
     this.log(`${this.name ?? this.peer}: line over ${options.maxLine} bytes; closing`)
     this.tell(replies.tooLong(options.maxLine))
     list.close(this.slot, Why.LINE_TOO_LONG)
+  }
+
+  /** Lock held. Nothing arrived for --idle-timeout: say why, and close. */
+  idle(): void {
+    if (list.state(this.slot) === SessionState.CLOSING) return
+    const seconds = options.idleTimeoutMs / 1000
+    if (options.verbose) this.log(`${this.name ?? this.peer}: idle for ${seconds} s; closing`)
+    this.tell(replies.idle(seconds))
+    list.close(this.slot, Why.IDLE)
   }
 
   /** Lock held. The `finally`: out of the list, and everyone else is told if we had joined. */
