@@ -8,7 +8,7 @@ type CommandModule = { run(argv: string[]): Promise<void> }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('./echo/command.js') },
-  chat: { summary: 'group chat server with an operator console (--model selector)', load: () => import('./chat/command.js') },
+  chat: { summary: 'group chat server with an operator console (--model selector|threads)', load: () => import('./chat/command.js') },
   client: { summary: 'interactive clients: client chat | client echo', load: () => import('./client/command.js') },
   bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-command.js') },
   load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-command.js') },

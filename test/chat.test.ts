@@ -6,7 +6,7 @@ import { connect } from './helpers/net.js'
 import { connectChat, joinChat, sleep, type ChatClient } from './helpers/chat.js'
 import { rssBytes } from './helpers/proc-stats.js'
 
-const MODELS = ['selector']
+const MODELS = ['selector', 'threads']
 
 const MAX_LINE = 1000
 const MAX_NAME = 12

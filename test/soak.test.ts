@@ -150,20 +150,22 @@ t.test('verdict: losses, memory growth, a dead server, an unclean exit', async t
   t.match(verdict({ ...base, servers: { ...base.servers, chat: { ...base.servers.chat, exit: 1 } } }), [/chat server exited with 1/])
 })
 
-t.test('soak --duration 6: a short real run comes out clean', async t => {
-  const soak = spawnCli(['soak', '--duration', '6', '--json'])
+t.test('soak --duration 10: a short real run of every model comes out clean', async t => {
+  const soak = spawnCli(['soak', '--duration', '10', '--json'])
   t.teardown(() => soak.stop('SIGKILL'))
   const code = await soak.exited
   const out = JSON.parse(soak.stdout())
-  const r = out.reports[0]
   t.equal(code, 0, `exit 0 (stderr: ${soak.stderr().slice(-500)})`)
   t.equal(out.pass, true)
-  t.same(r.losses, {}, 'no losses')
-  t.ok(r.chat.delivered > 0 && r.chat.sessions > 0, `chat: ${r.chat.sessions} sessions, ${r.chat.delivered} deliveries`)
-  t.ok(r.echo.messages > 0 && r.echo.connections > 0, `echo: ${r.echo.connections} connections, ${r.echo.messages} messages`)
-  const hostile = Object.values(r.hostile as Record<string, { runs: number }>).reduce((a, h) => a + h.runs, 0)
-  t.ok(hostile > 0, `${hostile} hostile clients handled`)
-  t.ok(r.servers.chat.alive && r.servers.echo.alive, 'both servers alive at the end')
+  t.same(out.reports.map((r: { model: string }) => r.model), ['selector', 'threads'], 'every model had its turn')
+  for (const r of out.reports) {
+    t.same(r.losses, {}, `${r.model}: no losses`)
+    t.ok(r.chat.delivered > 0 && r.chat.sessions > 0, `${r.model} chat: ${r.chat.sessions} sessions, ${r.chat.delivered} deliveries`)
+    t.ok(r.echo.messages > 0 && r.echo.connections > 0, `${r.model} echo: ${r.echo.connections} connections, ${r.echo.messages} messages`)
+    const hostile = Object.values(r.hostile as Record<string, { runs: number }>).reduce((a, h) => a + h.runs, 0)
+    t.ok(hostile > 0, `${r.model}: ${hostile} hostile clients handled`)
+    t.ok(r.servers.chat.alive && r.servers.echo.alive, `${r.model}: both servers alive at the end`)
+  }
 })
 
 /**
@@ -211,7 +213,7 @@ async function lossyChatServer(): Promise<{ port: number; close(): void }> {
 t.test('soak against a chat server that drops every 5th message: it reports the loss, exit 1', async t => {
   const lossy = await lossyChatServer()
   t.teardown(() => lossy.close())
-  const soak = spawnCli(['soak', '--duration', '5', '--hostile', '0', '--chat-clients', '6', '--chat-server', `127.0.0.1:${lossy.port}`, '--json'])
+  const soak = spawnCli(['soak', '--models', 'selector', '--duration', '5', '--hostile', '0', '--chat-clients', '6', '--chat-server', `127.0.0.1:${lossy.port}`, '--json'])
   t.teardown(() => soak.stop('SIGKILL'))
   const code = await soak.exited
   const r = JSON.parse(soak.stdout()).reports[0]

@@ -190,3 +190,24 @@ t.test('ring arguments are checked', async t => {
   t.throws(() => Ring.create(1000), /power of two/)
   t.throws(() => new Ring(new SharedArrayBuffer(4096), 4, 1024), /aligned/)
 })
+
+t.test('BlockingConnection.settimeout: recv gives up when nothing arrives in time, as Python', async t => {
+  const { BlockingConnection, SocketTimeoutError } = await import('../lib/threads/connection.js')
+  const inbound = Ring.create(1024)
+  const conn = new BlockingConnection(inbound, Ring.create(1024), { id: 1, slot: 0, remoteAddress: '127.0.0.1', remotePort: 1 })
+  conn.settimeout(50)
+  const t0 = performance.now()
+  let err: unknown = null
+  try {
+    conn.recv()
+  } catch (e) {
+    err = e
+  }
+  t.ok(err instanceof SocketTimeoutError && err.name === 'TimeoutError', 'nothing arrived: TimeoutError')
+  t.ok(performance.now() - t0 >= 45, 'after the timeout')
+  inbound.write(Buffer.from('late'))
+  t.equal(conn.recv().toString(), 'late', 'what arrives later is still read')
+  conn.settimeout(null)
+  inbound.end()
+  t.equal(conn.recv().length, 0, 'EOF as usual once the timeout is off')
+})

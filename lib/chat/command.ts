@@ -1,7 +1,9 @@
-// `selectloop chat [--model selector] [--host H] [--port P] [--framing auto|line|chunk]
+// `selectloop chat [--model selector|threads] [--host H] [--port P] [--framing auto|line|chunk]
 //                  [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
-//                  [--max-rate BYTES] [--idle-timeout S] [--no-console] [--quiet] [--trace]`
+//                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
+//                  [--no-console] [--quiet] [--trace]`
 import {
+  UsageError,
   parseChoice,
   parseCommandArgs,
   parseIntegerOption,
@@ -11,12 +13,14 @@ import {
   type RunningServer,
 } from '../cli-support.js'
 import { capConnections } from '../fd-limit.js'
+import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
 
 const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
                        [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
-                       [--max-rate BYTES] [--idle-timeout S] [--no-console] [--quiet] [--trace]
+                       [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
+                       [--no-console] [--quiet] [--trace]
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -28,12 +32,15 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --max-line     longest message in bytes; longer closes that connection (default ${D.maxLine})
   --max-name     longest user name in characters (default ${D.maxName})
   --max-outbuf   bytes queued for one client before it is dropped as not reading (default ${D.maxOutbuf})
+  --max-threads  threads model: live threads at most (default ${D.maxThreads}, limit ${MAX_THREADS_LIMIT});
+                 a client beyond it is told "server busy" and closed
+  --pool         threads model: threads started up front and kept parked for reuse (default ${D.pool})
   --max-rate     bytes per second read from one client at most, a second's worth at once;
                  a faster sender is slowed down, 0 for no limit (default ${D.maxRate})
   --idle-timeout close a connection silent for S seconds, telling it why (default off)
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
-  --trace        print each select round and dispatch
+  --trace        print each select round and dispatch (selector), thread starts and exits (threads)
 
 Operator console (type on the server's stdin): text goes to everyone as [server] text;
 /who, /msg NAME text, /kick NAME.`
@@ -42,6 +49,8 @@ export async function startChat(model: ChatModel, options: ChatOptions): Promise
   switch (model) {
     case 'selector':
       return (await import('./server-selector.js')).startSelectorChat(options)
+    case 'threads':
+      return (await import('./server-threads.js')).startThreadsChat(options)
     default:
       throw new Error(`model '${model}' is not available yet`)
   }
@@ -59,6 +68,8 @@ export async function run(argv: string[]): Promise<void> {
       'max-line': { type: 'string' },
       'max-name': { type: 'string' },
       'max-outbuf': { type: 'string' },
+      'max-threads': { type: 'string' },
+      pool: { type: 'string' },
       'idle-timeout': { type: 'string' },
       'max-rate': { type: 'string' },
       'no-console': { type: 'boolean' },
@@ -90,7 +101,10 @@ export async function run(argv: string[]): Promise<void> {
     console: !v['no-console'],
     verbose: !v.quiet,
     trace: Boolean(v.trace),
+    maxThreads: int('--max-threads', v['max-threads'], D.maxThreads, 1, MAX_THREADS_LIMIT),
+    pool: int('--pool', v.pool, D.pool, 0, MAX_THREADS_LIMIT),
   }
+  if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
   const server = await startChat(model, options)
   await serveUntilSignalled(server)
 }

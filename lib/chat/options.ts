@@ -1,5 +1,5 @@
 // The chat server's options, shared by every concurrency model.
-export const CHAT_MODELS = ['selector'] as const
+export const CHAT_MODELS = ['selector', 'threads'] as const
 export type ChatModel = (typeof CHAT_MODELS)[number]
 
 /** How a connection's bytes are cut into messages (see framing.ts). */
@@ -21,7 +21,7 @@ export interface ChatOptions {
   maxOutbuf: number
   /** Log connects, joins and leaves (with the active count) on stderr and the chat on stdout. */
   verbose: boolean
-  /** Print each select round and dispatch. */
+  /** Print each select round and dispatch (selector), thread starts and exits (threads). */
   trace: boolean
   /** Read operator commands from stdin (off for servers run in the background). */
   console: boolean
@@ -31,6 +31,10 @@ export interface ChatOptions {
   idleTimeoutMs: number
   /** How long a graceful stop waits for goodbyes to be flushed before resetting connections. */
   shutdownGraceMs: number
+  /** threads model: live threads at most; clients beyond it are told so and closed. */
+  maxThreads: number
+  /** threads model: threads started up front and kept parked for reuse. */
+  pool: number
 }
 
 export const CHAT_DEFAULTS: ChatOptions = {
@@ -48,4 +52,7 @@ export const CHAT_DEFAULTS: ChatOptions = {
   maxRate: 64 * 1024,
   idleTimeoutMs: 0,
   shutdownGraceMs: 2000,
+  // As echo's: 256 threads fit the 200-client tests, far below the ~1,800 where the process aborts.
+  maxThreads: 256,
+  pool: 0,
 }

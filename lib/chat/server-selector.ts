@@ -34,6 +34,7 @@
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
+import { runOnLoop } from '../loop-server.js'
 import { MessageFramer } from './framing.js'
 import type { ChatOptions } from './options.js'
 import { ChatRoom, SessionState, type RoomIO } from './room.js'
@@ -493,15 +494,5 @@ export async function startSelectorChat(options: ChatOptions): Promise<RunningSe
     lingerMs: options.shutdownGraceMs,
   })
   const server = new SelectorChatServer(listener, options)
-  const done = server.loop.run()
-  const { host, port } = listener.address()
-  return {
-    host,
-    port,
-    done,
-    async stop() {
-      server.stop()
-      await done
-    },
-  }
+  return runOnLoop(listener, server)
 }

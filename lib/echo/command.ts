@@ -11,10 +11,8 @@ import {
   type RunningServer,
 } from '../cli-support.js'
 import { capConnections } from '../fd-limit.js'
+import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
-
-/** Well below the ~1,800 threads at which the process aborts on these machines. */
-const MAX_THREADS_LIMIT = 1500
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
                        [--max-conns N] [--idle-timeout S] [--max-threads N] [--pool N] [--trace] [--quiet]

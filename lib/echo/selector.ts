@@ -11,6 +11,7 @@
 // HALF_CLOSED we sent our FIN; the connection is closed (Node flushes the rest, as the kernel would).
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, type Selectable } from '../../reactor/index.js'
 import { RateLimitedLog, log, type RunningServer } from '../cli-support.js'
+import { runOnLoop } from '../loop-server.js'
 import type { EchoOptions } from './options.js'
 
 export enum State {
@@ -237,15 +238,5 @@ export class SelectorEchoServer implements SessionHost {
 export async function startSelectorEcho(options: EchoOptions): Promise<RunningServer> {
   const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog })
   const server = new SelectorEchoServer(listener, options)
-  const done = server.loop.run()
-  const { host, port } = listener.address()
-  return {
-    host,
-    port,
-    done,
-    async stop() {
-      server.stop()
-      await done
-    },
-  }
+  return runOnLoop(listener, server)
 }

@@ -13,6 +13,11 @@ export class BrokenPipeError extends Error {
   override name = 'BrokenPipeError'
 }
 
+/** Python's socket.timeout (TimeoutError): nothing arrived within the time set by settimeout(). */
+export class SocketTimeoutError extends Error {
+  override name = 'TimeoutError'
+}
+
 /** Python's OSError on a closed socket: using a connection after close(). */
 export class ClosedConnectionError extends Error {
   override name = 'ClosedConnectionError'
@@ -55,6 +60,7 @@ export class BlockingConnection implements ConnectionInfo {
   readonly remotePort: number
   private writeShut = false
   private closed = false
+  private timeoutMs = Infinity
 
   constructor(
     /** Bytes from the socket (this thread consumes). */
@@ -70,8 +76,17 @@ export class BlockingConnection implements ConnectionInfo {
   }
 
   /**
+   * Python's settimeout: recv and recvInto give up with SocketTimeoutError when nothing has
+   * arrived for `ms` (null: wait for ever, the default).
+   */
+  settimeout(ms: number | null): void {
+    this.timeoutMs = ms === null || ms <= 0 ? Infinity : ms
+  }
+
+  /**
    * Up to `max` bytes as a new Buffer, blocking until at least one is there. An empty Buffer means
-   * the peer closed its side (EOF), as Python's b''. Throws ConnectionResetError on a reset.
+   * the peer closed its side (EOF), as Python's b''. Throws ConnectionResetError on a reset,
+   * SocketTimeoutError when settimeout() is set and nothing arrives in time.
    */
   recv(max = 65536): Buffer {
     this.checkOpen()
@@ -149,7 +164,7 @@ export class BlockingConnection implements ConnectionInfo {
   }
 
   private awaitInput(): void {
-    this.inbound.waitReadable()
+    if (!this.inbound.waitReadable(this.timeoutMs)) throw new SocketTimeoutError('timed out')
     if (this.inbound.flags() & FLAG_RESET && this.inbound.available() === 0) {
       throw resetError(this.inbound.resetReason())
     }

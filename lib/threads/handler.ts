@@ -25,8 +25,10 @@ export interface ThreadInit {
   /** The host's `shared` option, as given (SharedArrayBuffers are shared, the rest is copied). */
   readonly shared: unknown
   readonly slots: SlotTable
-  /** A log line on the server's stderr, prefixed with this thread's id. */
+  /** A log line on the server's stderr, timestamped and prefixed with this thread's id. */
   log(message: string): void
+  /** Text for the server's stdout, as is (include the newline). */
+  print(text: string): void
 }
 
 export interface ThreadContext extends ThreadInit {
@@ -62,7 +64,12 @@ export interface ServeMessage {
 /** How a handler ended: normally, by a disconnect (reset, broken pipe), or by a bug. */
 export type Outcome = 'ok' | 'disconnect' | 'error'
 
-/** thread → host */
+/**
+ * thread → host. Output goes through the host ('print'): a thread's own process.stdout/stderr
+ * hand one write to the main thread and wait, in their event loop, for it to ask for more, so a
+ * thread blocked in a handler would hold back every line after its first.
+ */
 export type ThreadMessage =
   | { type: 'ready' }
   | { type: 'done'; slot: number; outcome: Outcome; error?: string }
+  | { type: 'print'; stream: 'stdout' | 'stderr'; text: string }

@@ -53,10 +53,17 @@ export interface ThreadHostOptions {
   pool: number
   /** Bytes in each ring (a power of two). */
   ringBytes?: number
+  /** Bytes in each outbound (thread → socket) ring, when it should differ from `ringBytes`. */
+  outboundRingBytes?: number
   /** Print thread starts, parks and exits. */
   trace: boolean
   /** Log connects and disconnects. */
   verbose: boolean
+  /**
+   * Called on the main thread once per served connection, when its handler has finished: returned,
+   * thrown, or its thread died (then the handler may never have run, or not to its end).
+   */
+  onHandlerDone?: (slot: number, id: number) => void
 }
 
 /**
@@ -68,9 +75,28 @@ export const DEFAULT_RING_BYTES = 256 * 1024
 
 /** After our FIN, how long a finished connection may wait for the client's before it is dropped. */
 const LINGER_MS = 10_000
+/**
+ * How long a refused client has to read its one line before its socket is closed: short, because
+ * refusals come in floods and each one holds a descriptor the server may be short of.
+ */
+const REFUSAL_LINGER_MS = 1000
+/** Refused sockets that may always linger, however few descriptors are left over (FD_RESERVE has room). */
+const MIN_REFUSAL_ROOM = 4
 
 /** Descriptors a connection costs: its socket, plus its thread's event loop (epoll, eventfds). */
 export const FDS_PER_THREAD = 5
+
+/** Well below the ~1,800 threads at which the process aborts on these machines. */
+export const MAX_THREADS_LIMIT = 1500
+
+/**
+ * Connection slots (ring pairs) for a thread cap: twice the threads, because a connection whose
+ * handler has finished keeps its rings (not its thread) until its socket has flushed and closed.
+ * A slot number is below this, so tables indexed by slot can be sized with it.
+ */
+export function slotCountFor(maxThreads: number): number {
+  return maxThreads * 2
+}
 
 /** The worker entry, as plain .js even when this module runs from its .ts source. */
 const WORKER_URL = builtSibling(import.meta.url, './worker.js')
@@ -149,6 +175,7 @@ class HostConnection {
     s.on('error', this.onError)
     s.on('finish', this.onFinish)
     s.on('close', this.onClose)
+    s.on('drain', this.onDrain)
     this.pumpOut()
   }
 
@@ -249,8 +276,9 @@ class HostConnection {
         this.inFlight += view.length
         this.writeSizes.push(view.length)
         // The ring bounds what is in flight, so socket.write's "buffer full" answer needs no
-        // extra pause: once the ring is full the handler blocks in sendall.
-        this.socket.write(view, this.onWritten)
+        // extra pause: once the ring is full the handler blocks in sendall. It is published
+        // (SINK_FULL) for producers that must not wait on a client that is not reading.
+        if (!this.socket.write(view, this.onWritten)) this.outbound.markSinkFull(true)
         continue
       }
       if (flags & FLAG_EOF) {
@@ -272,6 +300,10 @@ class HostConnection {
     this.inFlight -= n
     if (this.phase === 'RELEASED' || this.phase === 'CLOSED') return
     this.outbound.consume(n)
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.phase !== 'CLOSED' && this.phase !== 'RELEASED') this.outbound.markSinkFull(false)
   }
 
   private readonly afterDataWait = (): void => {
@@ -316,9 +348,14 @@ class HostConnection {
   /** The handler has returned (or its thread died). */
   threadDone(): void {
     this.thread = null
+    this.host.onHandlerDone?.(this.slot, this.id)
     switch (this.phase) {
       case 'SERVING':
         this.phase = 'LINGERING'
+        // Nobody will read the input any more: keep draining it, so that the client's FIN is
+        // seen (the socket may be paused: ring full, or the server stopping) and a close never
+        // leaves unread bytes behind (the kernel would answer them with a RST).
+        if (this.inState !== 'DISCARDING') this.discardInput()
         this.lingerIfDone()
         break
       case 'ORPHANED':
@@ -362,12 +399,17 @@ export class ThreadHost {
   readonly trace: boolean
   readonly log = log
   readonly slots: SlotTable
+  readonly onHandlerDone: ((slot: number, id: number) => void) | undefined
   stopping = false
 
   private readonly boot: ThreadBoot
   private readonly threads = new Set<ThreadRecord>()
   private readonly parked: ThreadRecord[] = []
   private readonly conns = new Set<HostConnection>()
+  /** Sockets turned away and still saying so (closed at stop, not left to their linger timer). */
+  private readonly refused = new Set<net.Socket>()
+  /** Refused sockets allowed to linger at once: the descriptors the thread cap leaves over. */
+  private readonly refusalRoom: number
   private readonly freeSlots: number[] = []
   private nextConnId = 1
   private readonly refusals = new RateLimitedLog()
@@ -375,16 +417,18 @@ export class ThreadHost {
   private idleWaiters: Array<() => void> = []
 
   constructor(options: ThreadHostOptions) {
-    this.maxThreads = fitThreadCap(options.maxThreads)
+    const fdLimit = readFdLimit()
+    this.maxThreads = fitThreadCap(options.maxThreads, fdLimit)
+    this.refusalRoom = fdLimit === null ? Infinity : Math.max(MIN_REFUSAL_ROOM, fdLimit - FD_RESERVE - this.maxThreads * FDS_PER_THREAD)
     this.pool = Math.min(options.pool, this.maxThreads)
     this.maxConnections = options.maxConnections ?? Infinity
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0
     this.verbose = options.verbose
     this.trace = options.trace
-    // Twice the threads: a connection whose handler has finished keeps its rings (not its thread)
-    // until its socket has flushed and closed.
-    const slotCount = this.maxThreads * 2
-    this.slots = SlotTable.create(slotCount, options.ringBytes ?? DEFAULT_RING_BYTES)
+    this.onHandlerDone = options.onHandlerDone
+    const slotCount = slotCountFor(this.maxThreads)
+    const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
+    this.slots = SlotTable.create(slotCount, ringBytes, options.outboundRingBytes ?? ringBytes)
     for (let i = slotCount - 1; i >= 0; i--) this.freeSlots.push(i)
     this.boot = { handlerUrl: options.handler.href, slots: this.slots.sab, shared: options.shared }
   }
@@ -424,11 +468,11 @@ export class ThreadHost {
       return false
     }
     const slot = this.freeSlots.pop()
-    if (slot === undefined) return this.refuse(socket, `all ${this.slots.slotCount} connection slots in use`)
+    if (slot === undefined) return this.busy(socket, `all ${this.slots.slotCount} connection slots in use`)
     const thread = this.parked.pop() ?? (this.threads.size < this.maxThreads ? this.spawn() : null)
     if (!thread) {
       this.freeSlots.push(slot)
-      return this.refuse(socket, `thread limit (${this.maxThreads}) reached`)
+      return this.busy(socket, `thread limit (${this.maxThreads}) reached`)
     }
     const inbound = this.slots.inbound(slot)
     const outbound = this.slots.outbound(slot)
@@ -446,6 +490,7 @@ export class ThreadHost {
   /** Stops: every handler sees end of input; after `graceMs` the rest are reset and their threads terminated. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
+    for (const s of this.refused) s.destroy()
     this.slots.markStopping()
     for (const t of this.parked.splice(0)) this.exitThread(t)
     for (const t of this.threads) if (t.state === 'STARTING' && !t.conn) this.exitThread(t)
@@ -498,6 +543,11 @@ export class ThreadHost {
       case 'done':
         this.finishConnection(t, m.outcome, m.error)
         return
+      case 'print': {
+        const stream = m.stream === 'stdout' ? process.stdout : process.stderr
+        if (!stream.destroyed) stream.write(m.text) // a closed stdout (EPIPE) costs only the output
+        return
+      }
     }
   }
 
@@ -539,7 +589,7 @@ export class ThreadHost {
 
   private onThreadError(t: ThreadRecord, err: Error & { code?: string }): void {
     // A thread that cannot start (EMFILE, out of memory) is one line, rate-limited; a crash gets its stack.
-    if (err.code === 'ERR_WORKER_INIT_FAILED') this.threadFailures.log(`thread ${t.id} failed to start: ${err.message}`)
+    if (err.code === 'ERR_WORKER_INIT_FAILED' || t.state === 'STARTING') this.threadFailures.log(`thread ${t.id} failed to start: ${err.message}`)
     else this.log(`thread ${t.id}: ${err.stack ?? err.message}`)
   }
 
@@ -578,13 +628,30 @@ export class ThreadHost {
     this.checkIdle()
   }
 
-  /** Tells the client why (one line), closes, and logs it (rate-limited: a flood costs a line a second). */
-  private refuse(socket: net.Socket, why: string): false {
+  private busy(socket: net.Socket, why: string): false {
+    return this.refuse(socket, `server busy: ${why}`, why)
+  }
+
+  /**
+   * Turns a client away without a thread: `line` to it, then FIN, and a log line `refused
+   * HOST:PORT: why` (rate-limited: a flood costs a line a second). Protocols use it for refusals
+   * of their own (the chat's "server full").
+   */
+  refuse(socket: net.Socket, line: string, why: string): false {
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`
     socket.on('error', () => socket.destroy())
-    socket.end(`server busy: ${why}\n`)
-    socket.resume() // drop whatever it sends
-    setTimeout(() => socket.destroy(), LINGER_MS).unref()
-    this.refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: ${why}`)
+    socket.end(`${line}\n`)
+    if (this.refused.size < this.refusalRoom) {
+      this.refused.add(socket)
+      socket.on('close', () => this.refused.delete(socket))
+      socket.resume() // drop whatever it sends, so the close is a FIN and not a RST
+      setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref()
+    } else {
+      // A flood: its sockets must not take the descriptors that threads need to start (a thread
+      // holds ~4). Closed at once; the line was handed to the kernel, but may be lost to a RST.
+      socket.destroy()
+    }
+    this.refusals.log(`refused ${peer}: ${why}`)
     return false
   }
 

@@ -14,6 +14,11 @@
 // Flags travel with the bytes: EOF (the producer will write no more: half-close), CLOSED (the
 // consumer has gone: writes are pointless), RESET (the connection is dead: both sides give up,
 // ERROR says why).
+//
+// SINK_FULL is the consumer's word about what lies beyond the ring: set while the place it moves
+// bytes to (the socket) refuses more. A full ring whose sink is not full only means the consumer
+// is behind; a full ring whose sink is full means the client is not reading (the chat drops such
+// a client instead of waiting for it).
 
 const HEAD = 0
 const TAIL = 1
@@ -24,6 +29,7 @@ const ERROR = 5
 const READER_WAITING = 6
 const WRITER_WAITING = 7
 const WRITER_WANT = 8
+const SINK_FULL = 9
 const HEADER_INTS = 16 // 64 bytes: room to grow, and the data starts on a cache line
 
 export const RING_HEADER_BYTES = HEADER_INTS * 4
@@ -112,6 +118,16 @@ export class Ring {
   /** The producer's event counter. */
   spaceSeq(): number {
     return Atomics.load(this.ctl, SPACE_SEQ)
+  }
+
+  /** The consumer's sink refuses more bytes (see SINK_FULL above); a snapshot. */
+  sinkFull(): boolean {
+    return Atomics.load(this.ctl, SINK_FULL) !== 0
+  }
+
+  /** Consumer side: says whether its sink (the socket) is refusing bytes right now. */
+  markSinkFull(full: boolean): void {
+    Atomics.store(this.ctl, SINK_FULL, full ? 1 : 0)
   }
 
   // ---- producer side -------------------------------------------------------------------------

@@ -4,27 +4,37 @@
 // outbound ring through the same table, behind a lock of its own.
 //
 // Memory is reserved, not touched: Linux gives the buffer zero pages lazily, so RSS grows only
-// with the ring space connections actually use.
+// with the ring space connections actually use. The two directions may have different sizes
+// (the chat's outbound ring is its per-recipient output bound; its inbound one can stay small).
 import { Ring } from './ring.js'
 
 const SLOT_COUNT = 0
-const RING_BYTES = 1
+const IN_BYTES = 1
 const STOPPING = 2
+const OUT_BYTES = 3
 const HEADER_BYTES = 64
 
 export class SlotTable {
   readonly sab: SharedArrayBuffer
   readonly slotCount: number
-  readonly ringBytes: number
+  /** Bytes of each inbound (socket → thread) ring. */
+  readonly inboundBytes: number
+  /** Bytes of each outbound (thread → socket) ring. */
+  readonly outboundBytes: number
   private readonly header: Int32Array
   private readonly rings: Array<Ring | undefined>
+  private readonly slotBytes: number
 
-  /** A new table of `slotCount` connections, each with two rings of `ringBytes` (a power of two). */
-  static create(slotCount: number, ringBytes: number): SlotTable {
-    const sab = new SharedArrayBuffer(HEADER_BYTES + slotCount * 2 * Ring.bytesFor(ringBytes))
+  /**
+   * A new table of `slotCount` connections, each with an inbound ring of `inboundBytes` and an
+   * outbound one of `outboundBytes` (powers of two; the same size when only one is given).
+   */
+  static create(slotCount: number, inboundBytes: number, outboundBytes = inboundBytes): SlotTable {
+    const sab = new SharedArrayBuffer(HEADER_BYTES + slotCount * (Ring.bytesFor(inboundBytes) + Ring.bytesFor(outboundBytes)))
     const header = new Int32Array(sab, 0, 4)
     header[SLOT_COUNT] = slotCount
-    header[RING_BYTES] = ringBytes
+    header[IN_BYTES] = inboundBytes
+    header[OUT_BYTES] = outboundBytes
     return new SlotTable(sab)
   }
 
@@ -37,7 +47,9 @@ export class SlotTable {
     this.sab = sab
     this.header = new Int32Array(sab, 0, 4)
     this.slotCount = this.header[SLOT_COUNT]
-    this.ringBytes = this.header[RING_BYTES]
+    this.inboundBytes = this.header[IN_BYTES]
+    this.outboundBytes = this.header[OUT_BYTES]
+    this.slotBytes = Ring.bytesFor(this.inboundBytes) + Ring.bytesFor(this.outboundBytes)
     this.rings = new Array(this.slotCount * 2)
   }
 
@@ -64,7 +76,11 @@ export class SlotTable {
     if (!(index >= 0 && index < this.rings.length)) throw new RangeError(`no slot ${index >> 1}`)
     let ring = this.rings[index]
     if (!ring) {
-      ring = new Ring(this.sab, HEADER_BYTES + index * Ring.bytesFor(this.ringBytes), this.ringBytes)
+      const slotStart = HEADER_BYTES + (index >> 1) * this.slotBytes
+      ring =
+        index & 1
+          ? new Ring(this.sab, slotStart + Ring.bytesFor(this.inboundBytes), this.outboundBytes)
+          : new Ring(this.sab, slotStart, this.inboundBytes)
       this.rings[index] = ring
     }
     return ring

@@ -13,10 +13,14 @@ const port = parentPort!
 const slots = SlotTable.attach(boot.slots)
 
 function log(message: string): void {
-  process.stderr.write(`${new Date().toISOString().slice(11, 23)} thread ${threadId}: ${message}\n`)
+  post({ type: 'print', stream: 'stderr', text: `${new Date().toISOString().slice(11, 23)} thread ${threadId}: ${message}\n` })
 }
 
-const ctx: ThreadContext = { shared: boot.shared, slots, threadId, log }
+function print(text: string): void {
+  post({ type: 'print', stream: 'stdout', text })
+}
+
+const ctx: ThreadContext = { shared: boot.shared, slots, threadId, log, print }
 const handler = (await import(boot.handlerUrl)) as HandlerModule
 if (typeof handler.handle !== 'function') throw new Error(`${boot.handlerUrl} does not export handle(conn, ctx)`)
 handler.init?.(ctx)

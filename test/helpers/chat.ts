@@ -111,11 +111,19 @@ export async function connectChat(port: number, style: ClientStyle = 'line'): Pr
   return new ChatClient(await connect(port), style)
 }
 
+/**
+ * How long a join may wait for its welcome. Generous, as the echo suite's deadlines: under the
+ * threads model each connection first waits for its thread to start (~40 ms of CPU each), so 200
+ * clients joining at once need ~8 s of CPU, and `make test` runs two test files side by side on
+ * two cores. A deadline, not a speed requirement.
+ */
+const JOIN_TIMEOUT_MS = 30_000
+
 /** Connects and joins as `name`; resolves once the server has welcomed it. */
 export async function joinChat(port: number, name: string, style: ClientStyle = 'line'): Promise<ChatClient> {
   const client = await connectChat(port, style)
   client.say(name)
-  await client.next(new RegExp(`^welcome ${escapeRegExp(name)}\\b`))
+  await client.next(new RegExp(`^welcome ${escapeRegExp(name)}\\b`), JOIN_TIMEOUT_MS)
   return client
 }
 
