@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 NODE  ?= node
-CLI   := $(NODE) dist/lib/cli.js
+CLI   := $(NODE) dist/bin/selectloop.js
 TAP   := npx --no-install tap
 ARGS  ?=
 

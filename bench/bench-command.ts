@@ -3,7 +3,7 @@
 import { mkdirSync, appendFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli-support.js'
+import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
 import { ECHO_MODELS } from '../lib/echo/options.js'
 import { runBench, matrix, secondsPerRun, type BenchOptions } from './runner.js'
 import type { ServerSpec } from './servers.js'

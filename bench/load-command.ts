@@ -1,6 +1,6 @@
 // `selectloop load --target HOST:PORT [...]`: the echo load generator (or, with --idle N, the
 // idle-connection test). Human-readable report by default, one JSON object with --json.
-import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli-support.js'
+import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
 import { LOAD_DEFAULTS, runLoad, type LoadResult } from './load.js'
 import { runIdle, type IdleResult } from './idle.js'
 import { ERROR_KINDS } from './load-engine.js'

@@ -11,7 +11,7 @@ import { readChildren, readComm } from './proc.js'
 
 /** The built CLI (servers under benchmark run from tsc output, never through a loader). */
 export function cliPath(): string {
-  const url = import.meta.url.endsWith('.ts') ? new URL('../dist/lib/cli.js', import.meta.url) : new URL('../lib/cli.js', import.meta.url)
+  const url = import.meta.url.endsWith('.ts') ? new URL('../dist/bin/selectloop.js', import.meta.url) : new URL('../bin/selectloop.js', import.meta.url)
   return fileURLToPath(url)
 }
 

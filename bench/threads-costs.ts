@@ -13,7 +13,7 @@ import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const CLI = fileURLToPath(new URL('../lib/cli.js', import.meta.url))
+const CLI = fileURLToPath(new URL('../bin/selectloop.js', import.meta.url))
 
 interface Server {
   child: ChildProcess

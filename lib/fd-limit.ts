@@ -3,7 +3,7 @@
 // server would drop clients without a word in its log. Capping connections a little below the
 // limit keeps the shedding ours: refused explicitly, and logged.
 import { readFileSync } from 'node:fs'
-import { log } from './cli-support.js'
+import { log } from './log.js'
 
 /** Descriptors kept free for Node itself (stdio, epoll, signal pipes, workers, timers). */
 export const FD_RESERVE = 32

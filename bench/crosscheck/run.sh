@@ -9,7 +9,7 @@ CONNS=${1:-100} SIZE=${2:-1024} PIPELINE=${3:-1} SECONDS_=${4:-3} ROUNDS=${5:-5}
 BIN=${TMPDIR:-/tmp}/selectloop-echo-client
 g++ -O2 -std=c++17 -o "$BIN" bench/crosscheck/echo_client.cpp
 OUT=$(mktemp)
-node dist/lib/cli.js echo --model net --port 0 --quiet >"$OUT" &
+node dist/bin/selectloop.js echo --model net --port 0 --quiet >"$OUT" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -f "$OUT"' EXIT
 for _ in $(seq 50); do grep -q listening "$OUT" && break; sleep 0.1; done
@@ -29,7 +29,7 @@ for r in $(seq "$ROUNDS"); do
   ccpu=$(awk '/client CPU/ {sub(/%/, "", $3); print $3}' <<<"$out")
   cs=$(( (t1 - t0) / 10000000 ))  # elapsed in ticks
   scpu=$(( (s1 - s0) * 100 / cs )) other=$(awk -v m=$(( (b1 - b0) * 100 / cs )) -v s=$(( (s1 - s0) * 100 / cs )) -v c="$ccpu" 'BEGIN {o = m - s - c; print (o < 0 ? 0 : int(o))}')
-  n=$(node dist/lib/cli.js load --target "127.0.0.1:$PORT" --conns "$CONNS" --size "$SIZE" --pipeline "$PIPELINE" \
+  n=$(node dist/bin/selectloop.js load --target "127.0.0.1:$PORT" --conns "$CONNS" --size "$SIZE" --pipeline "$PIPELINE" \
         --warmup 0.5 --duration "$SECONDS_" --server-pid "$SERVER" --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(r.msgsPerSec, Math.round(r.server.cpuPct), Math.round(r.loadCpuPct), Math.round(r.otherCpuPct), r.errorTotal)})')
   read -r nr ns nc no ne <<<"$n"
   printf 'round %2d: c++ client %7d msgs/s (server %3d%%, client %3.0f%%, other ~%3d%%) | selectloop load %7d msgs/s (server %3d%%, load %3d%%, other %3d%%, errors %d)\n' \

@@ -6,7 +6,7 @@
 // the end, then stop everything and judge: no loss of any kind, memory within +10%, both servers
 // alive and stopping cleanly. Exit status 1 when any model fails.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseCommandArgs, parseIntegerOption, UsageError } from '../../lib/cli-support.js'
+import { parseCommandArgs, parseIntegerOption, UsageError } from '../../lib/cli/args.js'
 import { CHAT_MODELS } from '../../lib/chat/options.js'
 import { ECHO_MODELS } from '../../lib/echo/options.js'
 import { ChatPool } from './chat-pool.js'

@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-/** dist/lib/cli.js, next to this module's build output (dist/bench/soak/). */
-const CLI = fileURLToPath(new URL('../../lib/cli.js', import.meta.url))
+/** dist/bin/selectloop.js, next to this module's build output (dist/bench/soak/). */
+const CLI = fileURLToPath(new URL('../../bin/selectloop.js', import.meta.url))
 const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 10_000
 /** The end of each server's stderr is kept to explain a failure; the rest is dropped (bounded). */
@@ -28,7 +28,7 @@ export interface SoakServer {
 }
 
 /**
- * Starts `node [NODE_ARGS...] dist/lib/cli.js ARGS...` and resolves once it prints
+ * Starts `node [NODE_ARGS...] dist/bin/selectloop.js ARGS...` and resolves once it prints
  * `listening on HOST:PORT`.
  */
 export function startServer(label: string, args: string[], nodeArgs: string[] = []): Promise<SoakServer> {

@@ -2,16 +2,8 @@
 //                  [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
 //                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
 //                  [--no-console] [--quiet] [--trace]`
-import {
-  UsageError,
-  parseChoice,
-  parseCommandArgs,
-  parseIntegerOption,
-  parseNumberOption,
-  parsePort,
-  serveUntilSignalled,
-  type RunningServer,
-} from '../cli-support.js'
+import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
+import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'

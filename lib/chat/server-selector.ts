@@ -33,8 +33,9 @@
 //
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
-import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
-import { runOnLoop } from '../loop-server.js'
+import { log, RateLimitedLog } from '../log.js'
+import { type RunningServer } from '../server-lifecycle.js'
+import { runOnLoop } from '../server-lifecycle.js'
 import { MessageFramer } from './framing.js'
 import type { ChatOptions } from './options.js'
 import { ChatRoom, SessionState, type RoomIO } from './room.js'

@@ -5,7 +5,8 @@
 // and runs the operator console: it reads stdin and speaks into the room through the same list,
 // taking the same lock (without blocking: Mutex.lockAsync).
 import net from 'node:net'
-import { log, RateLimitedLog, type RunningServer } from '../cli-support.js'
+import { log, RateLimitedLog } from '../log.js'
+import { type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../threads/built.js'
 import { ThreadHost, slotCountFor } from '../threads/host.js'
 import { SharedClientList, Why } from './client-list.js'

@@ -1,6 +1,6 @@
 // `selectloop client chat [--host H] [--port 8070] [--name NAME]`
 // `selectloop client echo [--host H] [--port 8080]`
-import { parseCommandArgs, parsePort, UsageError } from '../cli-support.js'
+import { parseCommandArgs, parsePort, UsageError } from '../cli/args.js'
 import { chatBehaviour } from './chat.js'
 import { echoBehaviour } from './echo.js'
 import { TerminalLink } from './terminal-link.js'

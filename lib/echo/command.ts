@@ -1,15 +1,7 @@
 // `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
 //                  [--max-threads N] [--pool N] [--trace] [--quiet]`
-import {
-  UsageError,
-  parseChoice,
-  parseCommandArgs,
-  parseIntegerOption,
-  parseNumberOption,
-  parsePort,
-  serveUntilSignalled,
-  type RunningServer,
-} from '../cli-support.js'
+import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
+import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'

@@ -3,7 +3,8 @@
 // is not reading its echoes, and with allowHalfOpen the echo of everything sent before
 // the client's FIN is finished before our own FIN goes out.
 import net from 'node:net'
-import { RateLimitedLog, log, type RunningServer } from '../cli-support.js'
+import { RateLimitedLog, log } from '../log.js'
+import { type RunningServer } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
 
 export async function startNetEcho(options: EchoOptions): Promise<RunningServer> {

@@ -10,8 +10,9 @@
 // DRAINING    the client has shut down its write side; finish echoing what we have.
 // HALF_CLOSED we sent our FIN; the connection is closed (Node flushes the rest, as the kernel would).
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, type Selectable } from '../../reactor/index.js'
-import { RateLimitedLog, log, type RunningServer } from '../cli-support.js'
-import { runOnLoop } from '../loop-server.js'
+import { RateLimitedLog, log } from '../log.js'
+import { type RunningServer } from '../server-lifecycle.js'
+import { runOnLoop } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
 
 export enum State {

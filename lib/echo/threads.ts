@@ -2,7 +2,8 @@
 // and owns the sockets; lib/threads/host.ts moves the bytes to and from each connection's thread,
 // which runs threads-handler.ts.
 import net from 'node:net'
-import { RateLimitedLog, type RunningServer } from '../cli-support.js'
+import { RateLimitedLog } from '../log.js'
+import { type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../threads/built.js'
 import { ThreadHost } from '../threads/host.js'
 import type { EchoOptions } from './options.js'

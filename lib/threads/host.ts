@@ -31,7 +31,7 @@
 //   server keeps running. The cap counts every live thread, parked and exiting ones included.
 import type net from 'node:net'
 import { Worker } from 'node:worker_threads'
-import { RateLimitedLog, log } from '../cli-support.js'
+import { RateLimitedLog, log } from '../log.js'
 import { FD_RESERVE, readFdLimit } from '../fd-limit.js'
 import { builtSibling } from './built.js'
 import type { HostMessage, Outcome, ServeMessage, ThreadBoot, ThreadMessage } from './handler.js'

@@ -7,13 +7,14 @@ import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { BlockingConnection, isDisconnect } from './connection.js'
 import type { HandlerModule, HostMessage, Outcome, ServeMessage, ThreadBoot, ThreadContext, ThreadMessage } from './handler.js'
 import { SlotTable } from './slots.js'
+import { timestamp } from '../log.js'
 
 const boot = workerData as ThreadBoot
 const port = parentPort!
 const slots = SlotTable.attach(boot.slots)
 
 function log(message: string): void {
-  post({ type: 'print', stream: 'stderr', text: `${new Date().toISOString().slice(11, 23)} thread ${threadId}: ${message}\n` })
+  post({ type: 'print', stream: 'stderr', text: `${timestamp()} thread ${threadId}: ${message}\n` })
 }
 
 function print(text: string): void {

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-export const CLI = fileURLToPath(new URL('../../dist/lib/cli.js', import.meta.url))
+export const CLI = fileURLToPath(new URL('../../dist/bin/selectloop.js', import.meta.url))
 
 /** A CLI process started by spawnCli: its output so far, its stdin, and a way to stop it. */
 export interface CliProcess {
@@ -55,7 +55,7 @@ function preloadFree(args: string[]): string[] {
   return i >= 0 && args[i + 1] === 'threads' ? ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'] : []
 }
 
-/** Spawns `node dist/lib/cli.js ...args` with piped stdin/stdout/stderr (a server, a client). */
+/** Spawns `node dist/bin/selectloop.js ...args` with piped stdin/stdout/stderr (a server, a client). */
 export function spawnCli(args: string[], opts: SpawnOptions = {}): CliProcess {
   const command = [...(opts.wrapper ?? []), ...preloadFree(args), process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args]
   const child = spawn(command[0], command.slice(1), {
@@ -106,7 +106,7 @@ export function spawnCli(args: string[], opts: SpawnOptions = {}): CliProcess {
   }
 }
 
-/** Spawns `node dist/lib/cli.js ...args` and resolves once it prints `listening on H:P`. */
+/** Spawns `node dist/bin/selectloop.js ...args` and resolves once it prints `listening on H:P`. */
 export async function startServer(
   args: string[],
   opts: SpawnOptions & { timeoutMs?: number } = {},

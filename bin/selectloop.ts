@@ -2,14 +2,15 @@
 // selectloop's command-line entry point: `selectloop <command> [options]`.
 // Each command lives in its own module and is loaded only when asked for, so that
 // `selectloop echo` does not pay for loading the benchmark harness.
-import { UsageError, reportFatal } from './cli-support.js'
+import { UsageError } from '../lib/cli/args.js'
+import { reportFatal } from '../lib/cli/fatal.js'
 
 type CommandModule = { run(argv: string[]): Promise<void> }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('./echo/command.js') },
-  chat: { summary: 'group chat server with an operator console (--model selector|threads)', load: () => import('./chat/command.js') },
-  client: { summary: 'interactive clients: client chat | client echo', load: () => import('./client/command.js') },
+  echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('../lib/echo/command.js') },
+  chat: { summary: 'group chat server with an operator console (--model selector|threads)', load: () => import('../lib/chat/command.js') },
+  client: { summary: 'interactive clients: client chat | client echo', load: () => import('../lib/client/command.js') },
   bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-command.js') },
   load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-command.js') },
   soak: { summary: 'soak every model: mixed echo/chat load with churn and hostile clients; fails on any loss', load: () => import('../bench/soak/command.js') },

@@ -1,0 +1,55 @@
+// A server's life as a program sees it: started, announced (`listening on HOST:PORT`), stopped
+// cleanly on SIGINT/SIGTERM. Every model hands the program a RunningServer.
+import type { EventLoop, Listener } from '../reactor/index.js'
+import { reportFatal } from './cli/fatal.js'
+
+/** A running server as the program sees it: its address and a graceful stop. */
+export interface RunningServer {
+  readonly host: string
+  readonly port: number
+  /** Stops accepting, finishes or says goodbye to clients, closes; resolves when done. */
+  stop(): Promise<void>
+  /** Resolves when the server has stopped for any reason. */
+  readonly done: Promise<void>
+}
+
+/**
+ * A server that runs on the reactor's EventLoop as a RunningServer: the listener gives the
+ * address, the loop's run() is `done`, and stop() is the server's own graceful stop.
+ */
+export function runOnLoop(listener: Listener, server: { readonly loop: EventLoop; stop(): void }): RunningServer {
+  const done = server.loop.run()
+  const { host, port } = listener.address()
+  return {
+    host,
+    port,
+    done,
+    async stop() {
+      server.stop()
+      await done
+    },
+  }
+}
+
+/**
+ * Prints `listening on HOST:PORT` (the first stdout line, which tests and the benchmark read),
+ * then stops the server cleanly on SIGINT/SIGTERM; a second signal exits at once.
+ */
+export async function serveUntilSignalled(server: RunningServer): Promise<void> {
+  process.stdout.write(`listening on ${server.host}:${server.port}\n`)
+  let stopping = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      process.stderr.write(`${signal} again: exiting now\n`)
+      process.exit(130)
+    }
+    stopping = true
+    process.stderr.write(`${signal}: shutting down\n`)
+    server.stop().catch(reportFatal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  await server.done
+  process.off('SIGINT', onSignal)
+  process.off('SIGTERM', onSignal)
+}
