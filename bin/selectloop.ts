@@ -8,12 +8,12 @@ import { reportFatal } from '../lib/cli/fatal.js'
 type CommandModule = { run(argv: string[]): Promise<void> }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('../lib/echo/command.js') },
-  chat: { summary: 'group chat server with an operator console (--model selector|threads)', load: () => import('../lib/chat/command.js') },
-  client: { summary: 'interactive clients: client chat | client echo', load: () => import('../lib/client/command.js') },
-  bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-command.js') },
-  load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-command.js') },
-  soak: { summary: 'soak every model: mixed echo/chat load with churn and hostile clients; fails on any loss', load: () => import('../bench/soak/command.js') },
+  echo: { summary: 'echo server (--model selector|threads|net)', load: () => import('../lib/echo/cli.js') },
+  chat: { summary: 'group chat server with an operator console (--model selector|threads)', load: () => import('../lib/chat/cli.js') },
+  client: { summary: 'interactive clients: client chat | client echo', load: () => import('../lib/client/cli.js') },
+  bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-cli.js') },
+  load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-cli.js') },
+  soak: { summary: 'soak every model: mixed echo/chat load with churn and hostile clients; fails on any loss', load: () => import('../bench/soak/cli.js') },
 }
 
 const USAGE = `usage: selectloop <command> [options]

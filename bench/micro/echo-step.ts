@@ -1,9 +1,9 @@
-// Suite: one step of the selector model's per-connection echo state machine (lib/echo/selector.ts):
+// Suite: one step of the selector model's per-connection echo state machine (lib/echo/selector-server.ts):
 // a READ event that receives and echoes (write-through), and the READ → partial send → WRITE →
 // flush path. The connection is an in-memory stand-in with the reactor Connection's calls, so the
 // figure is the state machine's own cost, without the system calls a real socket adds.
 import { EVENT_READ, EVENT_WRITE, EventLoop, Selectable } from '../../reactor/index.js'
-import { EchoSession, type SessionHost } from '../../lib/echo/selector.js'
+import { EchoSession, type SessionHost } from '../../lib/echo/selector-server.js'
 import { createBench, printResults, type Suite } from './suite.js'
 
 /** recv() hands out `incoming` once per fill(); send() accepts up to `room` bytes per call. */

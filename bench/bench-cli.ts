@@ -8,7 +8,7 @@ import { ECHO_MODELS } from '../lib/echo/options.js'
 import { runBench, matrix, secondsPerRun, type BenchOptions } from './runner.js'
 import type { ServerSpec } from './servers.js'
 import { createProgress } from './progress.js'
-import { parseSize } from './load-command.js'
+import { parseSize } from './load-cli.js'
 import { formatReport } from './report.js'
 import { renderChart } from './chart.js'
 

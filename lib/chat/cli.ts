@@ -40,9 +40,9 @@ Operator console (type on the server's stdin): text goes to everyone as [server]
 export async function startChat(model: ChatModel, options: ChatOptions): Promise<RunningServer> {
   switch (model) {
     case 'selector':
-      return (await import('./server-selector.js')).startSelectorChat(options)
+      return (await import('./selector-server.js')).startSelectorChat(options)
     case 'threads':
-      return (await import('./server-threads.js')).startThreadsChat(options)
+      return (await import('./threads-server.js')).startThreadsChat(options)
     default:
       throw new Error(`model '${model}' is not available yet`)
   }

@@ -24,11 +24,11 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
   switch (model) {
     case 'selector':
-      return (await import('./selector.js')).startSelectorEcho(options)
+      return (await import('./selector-server.js')).startSelectorEcho(options)
     case 'threads':
-      return (await import('./threads.js')).startThreadsEcho(options)
+      return (await import('./threads-server.js')).startThreadsEcho(options)
     case 'net':
-      return (await import('./net.js')).startNetEcho(options)
+      return (await import('./net-server.js')).startNetEcho(options)
     default:
       throw new Error(`model '${model}' is not available yet`)
   }
