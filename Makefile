@@ -6,7 +6,7 @@ CLI   := $(NODE) dist/bin/selectloop.js
 TAP   := npx --no-install tap
 ARGS  ?=
 
-.PHONY: all install build typecheck test coverage run run-chat bench bench-full bench-micro soak clean
+.PHONY: all install system-deps build typecheck test coverage run run-chat bench bench-full bench-micro soak clean
 
 all: build
 
@@ -17,6 +17,11 @@ node_modules/.installed: package-lock.json
 
 install: node_modules/.installed
 
+# Debian's chromium and redis-server for the browser and cross-server suites, when this machine
+# lets us install them (root and apt-get); otherwise those suites print SKIPPED.
+system-deps:
+	@scripts/system-deps.sh
+
 build: install
 	npx --no-install tsc -p tsconfig.json
 
@@ -25,7 +30,7 @@ typecheck: install
 
 # Typecheck + build, then every tap test; the last line is "N passed, N failed".
 # Coverage of reactor/ is enforced (see .taprc and test/coverage-map.mjs).
-test: build
+test: build system-deps
 	$(TAP) --reporter=tap $(ARGS) | $(NODE) scripts/tap-summary.mjs
 
 # Coverage of everything (reactor, lib, bench), as a text report; not enforced.
