@@ -1,6 +1,7 @@
 // `selectloop client chat [--host H] [--port 8070] [--name NAME]`
 // `selectloop client echo [--host H] [--port 8080]`
 import { parseCommandArgs, parsePort, UsageError } from '../cli/args.js'
+import { didYouMean } from '../cli/suggest.js'
 import { chatBehaviour } from './chat.js'
 import { echoBehaviour } from './echo.js'
 import { TerminalLink } from './terminal-link.js'
@@ -14,6 +15,8 @@ const USAGE = `usage: selectloop client chat [--host HOST] [--port PORT] [--name
            salir or bye leaves
   --host   server address (default 127.0.0.1)
   --port   server port`
+
+const CLIENTS = ['chat', 'echo']
 
 export async function run(argv: string[]): Promise<void> {
   const parsed = parseCommandArgs(
@@ -37,7 +40,8 @@ export async function run(argv: string[]): Promise<void> {
       link = new TerminalLink(host, parsePort(v.port, 8080), echoBehaviour())
       break
     default:
-      throw new UsageError(`${which === undefined ? 'which client?' : `unknown client '${which}'`} (chat or echo)\n${USAGE}`)
+      if (which === undefined) throw new UsageError(`which client? (chat or echo)\n${USAGE}`)
+      throw new UsageError(`unknown client '${which}'${didYouMean(which, CLIENTS) || ' (chat or echo)'}\n${USAGE}`)
   }
   process.exitCode = await link.run()
 }
