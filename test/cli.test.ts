@@ -123,6 +123,18 @@ t.test('a negative number gets the range message, not a parser complaint', async
   t.match(dash.stderr, /^selectloop: Option '--name' argument is ambiguous\./)
 })
 
+t.test("README's command reference is the program's own --help", async t => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const blocks = [...readme.matchAll(/<!-- help: selectloop([^>]*?) -->\n```text\n([\s\S]*?)```/g)]
+  const documented = blocks.map(([, args]) => args.trim().split(/\s+/)[0])
+  for (const name of ['--help', ...COMMANDS]) t.ok(documented.includes(name), `README documents ${name === '--help' ? 'selectloop' : name}`)
+  const results = await runAll(blocks.map(([, args]) => args.trim().split(/\s+/)))
+  blocks.forEach(([, args, text], i) => {
+    t.equal(results[i].status, 0, `selectloop${args}`)
+    t.equal(text, results[i].stdout, `README's selectloop${args} (if the program changed: make readme-help)`)
+  })
+})
+
 t.test('parseCommandArgs: negative values joined only where a string option takes them', async t => {
   const options = { port: { type: 'string', short: 'p' }, json: { type: 'boolean' } } as const
   const parse = (...argv: string[]) => parseCommandArgs(argv, options, 'usage: test', true)
