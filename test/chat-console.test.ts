@@ -219,6 +219,8 @@ t.test('client chat on a terminal against any line server: partial lines, contro
   await ana.waitFor('the partial line before the prompt', endsWith('half a li> abc'))
   peer.write('ne\r\n\x1b[2J\x07beep\n')
   await ana.waitFor('the line completed, control characters shown as U+FFFD', endsWith('half a line', '\uFFFD[2J\uFFFDbeep', '> abc'))
+  peer.write('x'.repeat(5010)) // no newline, ever: not a prompt that grows without end
+  await ana.waitFor('a long unfinished line shown as lines of its own', endsWith('x'.repeat(10), '> abc'))
   ana.type('\x03') // Ctrl-C: leaves as a quit word would; what was typed is not sent
   t.equal(await ana.exited, 0, 'Ctrl-C leaves cleanly')
   t.equal(received.join(''), 'ana\nsalir\n', 'the name, then the quit word: not the half-typed abc')

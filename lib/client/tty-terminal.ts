@@ -55,6 +55,9 @@ function printable(text: string): string {
   return text.replace(/\r/g, '').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '\uFFFD')
 }
 
+/** The most of a server's unfinished line kept before the prompt, in characters. */
+const MAX_PARTIAL = 4096
+
 export class TtyTerminal implements Terminal {
   private readonly out = process.stdout
   private readonly keys = new KeyFeed()
@@ -95,8 +98,14 @@ export class TtyTerminal implements Terminal {
       this.out.write(text)
       return
     }
-    const all = this.partial + text
-    const cut = all.lastIndexOf('\n') + 1
+    let all = this.partial + text
+    let cut = all.lastIndexOf('\n') + 1
+    // A server that sends on and on with no newline: shown as lines of their own, not as a prompt
+    // that grows (and is redrawn whole) with every read.
+    if (all.length - cut > MAX_PARTIAL) {
+      all += '\n'
+      cut = all.length
+    }
     this.partial = all.slice(cut)
     const rows = this.eraseInput()
     this.out.write(all.slice(0, cut))
