@@ -147,8 +147,8 @@ export class TtyTerminal implements Terminal {
   /**
    * Draws the prompt (after the server's partial line) and what was typed, cursor in place, from
    * the row the cursor is on. readline redraws by first moving up the `rows` its cursor was below
-   * the prompt's row: as many newlines make that move land here, and the redrawn input, at least
-   * rows + 1 tall, covers them.
+   * the prompt's row (it keeps count as long as keys come one at a time: see KeyFeed): as many
+   * newlines make that move land here, and the redrawn input, at least rows + 1 tall, covers them.
    */
   private redraw(rows: number): void {
     this.out.write('\n'.repeat(rows))
