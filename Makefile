@@ -6,7 +6,7 @@ CLI   := $(NODE) dist/bin/selectloop.js
 TAP   := npx --no-install tap
 ARGS  ?=
 
-.PHONY: all install system-deps build typecheck test coverage run run-chat bench bench-full bench-micro soak clean
+.PHONY: all install system-deps build typecheck test coverage run run-chat bench bench-full bench-micro soak readme-help clean
 
 all: build
 
@@ -29,7 +29,7 @@ typecheck: install
 	npx --no-install tsc -p tsconfig.json --noEmit
 
 # Typecheck + build, then every tap test; the last line is "N passed, N failed".
-# Coverage of reactor/ is enforced (see .taprc and test/coverage-map.mjs).
+# Coverage of reactor/ is enforced (see .taprc and scripts/coverage-reactor.mjs).
 test: build system-deps
 	$(TAP) --reporter=tap $(ARGS) | $(NODE) scripts/tap-summary.mjs
 
@@ -56,6 +56,10 @@ bench-micro: build
 
 soak: build
 	$(CLI) soak $(ARGS)
+
+# README.md's command reference, rewritten from the built program's --help texts.
+readme-help: build
+	$(NODE) scripts/readme-help.mjs
 
 clean:
 	rm -rf dist coverage .tap

@@ -4,6 +4,8 @@
 // `selectloop echo` does not pay for loading the benchmark harness.
 import { UsageError } from '../lib/cli/args.js'
 import { reportFatal } from '../lib/cli/fatal.js'
+import { didYouMean } from '../lib/cli/suggest.js'
+import { packageVersion } from '../lib/cli/version.js'
 
 type CommandModule = { run(argv: string[]): Promise<void> }
 
@@ -22,19 +24,38 @@ commands:
 ${Object.entries(COMMANDS)
   .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
   .join('\n')}
+  ${'help'.padEnd(12)} help COMMAND: the same as COMMAND --help
 
-Run 'selectloop <command> --help' for a command's options.`
+Run 'selectloop <command> --help' for a command's options; 'selectloop --version' for the version.`
 
 export async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE + '\n')
-    return
+  switch (name) {
+    case undefined:
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE + '\n')
+      return
+    case '--version':
+    case '-V':
+      process.stdout.write(`selectloop ${packageVersion()}\n`)
+      return
+    case 'help':
+      // `help client chat` is `client chat --help`: the topic's own usage, whatever follows it.
+      if (rest.length === 0 || rest[0] === 'help') process.stdout.write(USAGE + '\n')
+      else await commandNamed(rest[0]).load().then(mod => mod.run([...rest.slice(1), '--help']))
+      return
+    default:
+      await commandNamed(name).load().then(mod => mod.run(rest))
   }
-  const command = COMMANDS[name]
-  if (!command) throw new UsageError(`unknown command '${name}'\n\n${USAGE}`)
-  const mod = await command.load()
-  await mod.run(rest)
+}
+
+/** The command called `name`; raises UsageError (with the likeliest one meant) if there is none. */
+function commandNamed(name: string): (typeof COMMANDS)[string] {
+  if (Object.hasOwn(COMMANDS, name)) return COMMANDS[name]
+  const hint = didYouMean(name, Object.keys(COMMANDS))
+  if (hint) throw new UsageError(`unknown command '${name}'${hint}\nRun 'selectloop help' for the list of commands.`)
+  throw new UsageError(`unknown command '${name}'\n\n${USAGE}`)
 }
 
 main(process.argv.slice(2)).catch(reportFatal)

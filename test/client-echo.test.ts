@@ -2,6 +2,8 @@
 import t, { type Test } from 'tap'
 import { freePort } from './helpers/net.js'
 import { spawnCli, startServer } from './helpers/process.js'
+import { lastLines, ptyUnavailable, spawnOnPty } from './helpers/pty.js'
+import type { Screen } from './helpers/screen.js'
 
 const MODELS = ['selector', 'threads', 'net']
 
@@ -16,15 +18,15 @@ for (const model of MODELS) {
     const server = await startServer(['echo', '--model', model, '--port', '0'])
     t.teardown(() => server.stop())
 
-    t.test('each typed line is echoed; salir leaves', async t => {
+    t.test('each typed line is echoed, marked `< `; salir leaves', async t => {
       const c = echoClient(t, server.port)
       c.write('hola\n')
-      await c.waitForOutput(/^hola\n/)
+      await c.waitForOutput(/^< hola\n/)
       c.write('ñandú 😀\n')
-      await c.waitForOutput(/^hola\nñandú 😀\n/)
+      await c.waitForOutput(/^< hola\n< ñandú 😀\n/)
       c.write('salir\nnever sent\n')
       t.equal(await c.exited, 0)
-      t.equal(c.stdout(), 'hola\nñandú 😀\n', 'exactly the echoes, nothing after salir')
+      t.equal(c.stdout(), '< hola\n< ñandú 😀\n', 'exactly the echoes, each marked, nothing after salir')
       t.match(c.stderr(), /^connected to 127\.0\.0\.1:\d+; type salir \(or bye\) to leave\n$/)
     })
 
@@ -34,7 +36,7 @@ for (const model of MODELS) {
       c.write(lines.join('\n') + '\n')
       c.child.stdin.end()
       t.equal(await c.exited, 0)
-      t.equal(c.stdout(), lines.join('\n') + '\n', 'every line echoed, in order')
+      t.equal(c.stdout(), lines.map(l => `< ${l}\n`).join(''), 'every line echoed, in order, each marked once')
     })
   })
 }
@@ -44,7 +46,7 @@ t.test('client echo: the server going away, and no server at all', async t => {
   t.teardown(() => server.stop())
   const c = echoClient(t, server.port)
   c.write('ping\n')
-  await c.waitForOutput(/^ping\n/)
+  await c.waitForOutput(/^< ping\n/)
   await server.stop('SIGTERM')
   t.equal(await c.exited, 1)
   t.equal(c.stderr().split('\n').slice(1).join('\n'), 'server closed the connection\n')
@@ -53,4 +55,21 @@ t.test('client echo: the server going away, and no server at all', async t => {
   const lonely = echoClient(t, port)
   t.equal(await lonely.exited, 1)
   t.equal(lonely.stderr(), `cannot connect to 127.0.0.1:${port}: connection refused\n`)
+})
+
+t.test('client echo on a terminal: `> ` what you type, `< ` what came back', { skip: ptyUnavailable() ?? false }, async t => {
+  const server = await startServer(['echo', '--port', '0'])
+  t.teardown(() => server.stop())
+  const c = spawnOnPty(['client', 'echo', '--port', String(server.port)], 40, 12)
+  t.teardown(() => c.kill())
+  const endsWith = (...lines: string[]) => (s: Screen) => JSON.stringify(lastLines(s, lines.length)) === JSON.stringify(lines)
+  await c.waitFor('the prompt', endsWith('>'))
+  c.type('uno\rdos') // the echo of uno comes back while dos is being typed
+  await c.waitFor('the echo above the line being typed', endsWith('> uno', '< uno', '> dos'))
+  t.equal(c.screen.cursor()[1], '> dos'.length, 'the cursor after dos')
+  c.type('\r')
+  await c.waitFor('the second echo', endsWith('> uno', '< uno', '> dos', '< dos', '>'))
+  c.type('salir\r')
+  t.equal(await c.exited, 0, 'salir leaves, exit 0')
+  t.notOk(c.screen.all().includes('< salir'), 'the quit word is not sent')
 })

@@ -1,6 +1,7 @@
 // `selectloop client chat [--host H] [--port 8070] [--name NAME]`
 // `selectloop client echo [--host H] [--port 8080]`
 import { parseCommandArgs, parsePort, UsageError } from '../cli/args.js'
+import { didYouMean } from '../cli/suggest.js'
 import { chatBehaviour } from './chat.js'
 import { echoBehaviour } from './echo.js'
 import { TerminalLink } from './terminal-link.js'
@@ -9,11 +10,18 @@ const USAGE = `usage: selectloop client chat [--host HOST] [--port PORT] [--name
        selectloop client echo [--host HOST] [--port PORT]
 
   chat     join a line-based chat (default 127.0.0.1:8070); the first line sent is your name
-           (--name, or you are asked); salir, bye or /quit leaves
-  echo     send typed lines to an echo server (default 127.0.0.1:8080) and show the echoes;
-           salir or bye leaves
+           (--name, or you are asked, and asked again if the server refuses it);
+           salir, bye or /quit leaves
+  echo     send typed lines to an echo server (default 127.0.0.1:8080) and show the echoes,
+           each marked '< '; salir or bye leaves
   --host   server address (default 127.0.0.1)
-  --port   server port`
+  --port   server port
+
+On a terminal, what arrives is printed above the line you are typing (arrows and history work);
+Ctrl-D on an empty line or Ctrl-C leaves as salir does. Through pipes nothing is drawn: no
+prompt, no escape sequences; what arrives is printed as it comes.`
+
+const CLIENTS = ['chat', 'echo']
 
 export async function run(argv: string[]): Promise<void> {
   const parsed = parseCommandArgs(
@@ -37,7 +45,8 @@ export async function run(argv: string[]): Promise<void> {
       link = new TerminalLink(host, parsePort(v.port, 8080), echoBehaviour())
       break
     default:
-      throw new UsageError(`${which === undefined ? 'which client?' : `unknown client '${which}'`} (chat or echo)\n${USAGE}`)
+      if (which === undefined) throw new UsageError(`which client? (chat or echo)\n${USAGE}`)
+      throw new UsageError(`unknown client '${which}'${didYouMean(which, CLIENTS) || ' (chat or echo)'}\n${USAGE}`)
   }
   process.exitCode = await link.run()
 }

@@ -1,6 +1,7 @@
 // A terminal joined to a TCP connection, full duplex, on the reactor: the user's stdin and the
 // socket are registered in one EventLoop, so what the server sends is shown while the user is
-// typing, with no thread. The chat and echo clients differ only in their LinkBehaviour.
+// typing, with no thread. The chat and echo clients differ only in their LinkBehaviour; how lines
+// are typed and shown (a line editor on a terminal, plain lines on pipes) is the Terminal's.
 //
 //   CONNECTING --WRITE ready, no error--> CONNECTED --leave()--> LEAVING --server EOF--> DONE (0)
 //       | error: "cannot connect ..." (1)     | server EOF/reset: "server closed ..." (1)
@@ -9,15 +10,17 @@
 // LEAVING flushes what is queued, half-closes (FIN), and waits (bounded) for the server to
 // close its side, showing whatever it still sends (the last echoes, a goodbye).
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, StreamReader, type TimerHandle } from '../../reactor/index.js'
-import { MessageFramer } from '../chat/framing.js'
+import { openTerminal, type Terminal } from './terminal.js'
 
 export interface LinkBehaviour {
-  /** The connection is up: send a name, print a prompt... */
+  /** The connection is up: send a name, set a prompt... */
   onConnected(link: TerminalLink): void
   /** One line the user typed (without its newline). */
   onLine(link: TerminalLink, text: string): void
-  /** The user's input ended (Ctrl-D, end of a pipe). */
+  /** The user's input ended (Ctrl-D, Ctrl-C on a terminal, the end of a pipe). */
   onInputEnd(link: TerminalLink): void
+  /** Bytes from the server, as they came (not cut into lines): show them. */
+  onReceived(link: TerminalLink, data: Buffer): void
 }
 
 export const LinkState = {
@@ -31,14 +34,14 @@ export type LinkState = (typeof LinkState)[keyof typeof LinkState]
 const CONNECT_TIMEOUT_MS = 10_000
 /** How long leaving waits for the server to close its side before closing anyway. */
 const LEAVE_TIMEOUT_MS = 5_000
-const MAX_INPUT_LINE = 1024 * 1024
 
 export class TerminalLink {
   state: LinkState = LinkState.CONNECTING
   private readonly loop = new EventLoop()
   private readonly conn: Connection
   private readonly stdin = new StreamReader(process.stdin)
-  private readonly input = new MessageFramer('line', MAX_INPUT_LINE)
+  /** Opened once connected: a terminal stays in its usual mode (Ctrl-C works) while connecting. */
+  private terminal: Terminal | null = null
   private out: Buffer[] = []
   private events = EVENT_READ | EVENT_WRITE
   private timer: TimerHandle | null = null
@@ -71,9 +74,20 @@ export class TerminalLink {
     this.flush()
   }
 
-  /** Shows text on the terminal (stdout). */
-  print(text: string | Buffer): void {
-    process.stdout.write(text)
+  /** Shows what the server sent (on a terminal, above the line being typed). */
+  print(data: Buffer): void {
+    if (this.terminal) this.terminal.show(data)
+    else process.stdout.write(data)
+  }
+
+  /** The standing prompt (on a terminal; pipes show none). */
+  setPrompt(text: string): void {
+    this.terminal?.setPrompt(text)
+  }
+
+  /** Asks the user something: the prompt on a terminal, printed once on a pipe. */
+  ask(question: string): void {
+    this.terminal?.ask(question)
   }
 
   /** Leaves cleanly: no more input; flush, half-close, wait for the server to close. */
@@ -94,6 +108,11 @@ export class TerminalLink {
         if (mask & EVENT_WRITE) {
           this.state = LinkState.CONNECTED
           this.timer?.cancel()
+          this.terminal = openTerminal({
+            onLine: this.onTypedLine,
+            onEnd: this.onTypingEnd,
+            onOverflow: this.onTypingOverflow,
+          })
           this.loop.register(this.stdin, EVENT_READ, this.onStdin)
           this.behaviour.onConnected(this)
           this.flush()
@@ -120,7 +139,7 @@ export class TerminalLink {
       return this.finish(1, `connection to ${this.where} lost: ${describe(err as Error)}`)
     }
     if (data === null) return
-    if (data.length > 0) return this.print(data)
+    if (data.length > 0) return this.behaviour.onReceived(this, data)
     if (this.state === LinkState.LEAVING) return this.finish(0)
     this.finish(1, 'server closed the connection')
   }
@@ -149,7 +168,7 @@ export class TerminalLink {
     }
   }
 
-  /** stdin's callback: each complete line goes to the behaviour. */
+  /** stdin's callback: its bytes go to the terminal, which hands back lines. */
   private readonly onStdin = (reader: StreamReader): void => {
     let data: Buffer | null
     try {
@@ -158,36 +177,38 @@ export class TerminalLink {
       data = Buffer.alloc(0)
     }
     if (data === null) return
-    if (data.length === 0) {
-      for (const line of this.input.end()) this.deliverLine(line)
-      this.stopInput()
-      if (this.state === LinkState.CONNECTED) this.behaviour.onInputEnd(this)
-      return
-    }
-    const { messages, tooLong } = this.input.push(data)
-    for (const line of messages) this.deliverLine(line)
-    if (tooLong) {
-      process.stderr.write(`input line too long (over ${MAX_INPUT_LINE} bytes); leaving\n`)
-      this.leave()
-    }
+    if (data.length === 0) this.terminal?.end()
+    else this.terminal?.feed(data)
   }
 
-  private deliverLine(line: string): void {
+  private readonly onTypedLine = (line: string): void => {
     if (this.state === LinkState.CONNECTED) this.behaviour.onLine(this, line)
   }
 
+  private readonly onTypingEnd = (): void => {
+    this.stopInput()
+    if (this.state === LinkState.CONNECTED) this.behaviour.onInputEnd(this)
+  }
+
+  private readonly onTypingOverflow = (limit: number): void => {
+    process.stderr.write(`input line too long (over ${limit} bytes); leaving\n`)
+    this.leave()
+  }
+
+  /** No more input: stdin leaves the loop, and a terminal goes back to its usual mode. */
   private stopInput(): void {
     if (this.loop.isRegistered(this.stdin)) this.loop.unregister(this.stdin)
     this.stdin.close()
+    this.terminal?.close()
   }
 
   private finish(code: number, message?: string): void {
     if (this.state === LinkState.DONE) return
     this.state = LinkState.DONE
     this.exitCode = code
-    if (message) process.stderr.write(message + '\n')
     this.timer?.cancel()
-    this.stopInput()
+    this.stopInput() // first: a terminal's input line is erased before the message
+    if (message) process.stderr.write(message + '\n')
     if (this.loop.isRegistered(this.conn)) this.loop.unregister(this.conn)
     this.conn.close()
     this.loop.stop()
