@@ -3,7 +3,8 @@
 // resident memory each one costs it (VmRSS after minus before, over the accepted count).
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { readFdLimit, readStatus } from './proc.js'
+import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
+import { readStatus } from './proc.js'
 
 export interface IdleOptions {
   host: string
@@ -28,8 +29,8 @@ export interface IdleResult {
   connectFailures: Record<string, number>
   probeFailures: Record<string, number>
   holdS: number
-  fdLimit: { soft: number; hard: number } | null
-  serverFdLimit: { soft: number; hard: number } | null
+  fdLimit: FdLimit | null
+  serverFdLimit: FdLimit | null
   /** Why the test could not reach N, when a file-descriptor limit is the reason. */
   notes: string[]
   server: { pid: number; rssBeforeKb: number | null; rssAfterKb: number | null; perConnKb: number | null; threads: number | null } | null
@@ -98,7 +99,7 @@ async function probeAll(conns: IdleConn[], round: number, timeoutMs: number, fai
 
 export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   const notes: string[] = []
-  const fdLimit = readFdLimit('self')
+  const fdLimit = readFdLimit()
   const serverFdLimit = o.serverPid ? readFdLimit(o.serverPid) : null
   if (fdLimit && fdLimit.soft < o.conns + FD_HEADROOM) {
     notes.push(

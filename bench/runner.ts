@@ -10,7 +10,8 @@ import { spawn } from 'node:child_process'
 import os from 'node:os'
 import type { LoadResult } from './load.js'
 import type { IdleResult } from './idle.js'
-import { readStatus, readFdLimit } from './proc.js'
+import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
+import { readStatus } from './proc.js'
 import { NotAvailable, RAISE_FD_LIMIT, cliPath, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
 import type { Progress } from './progress.js'
 import { ERROR_KINDS, type ErrorCounts } from './load-engine.js'
@@ -50,7 +51,7 @@ export interface HeaderRow {
   platform: string
   kernel: string
   loadAverage: number[]
-  fdLimit: { soft: number; hard: number } | null
+  fdLimit: FdLimit | null
   options: Omit<BenchOptions, 'servers' | 'idleServers' | 'command'> & { servers: string[]; idleServers: string[] }
 }
 
@@ -120,7 +121,7 @@ export function header(o: BenchOptions): HeaderRow {
     platform: `${os.platform()} ${os.arch()}`,
     kernel: os.release(),
     loadAverage: os.loadavg().map(x => Math.round(x * 100) / 100),
-    fdLimit: readFdLimit('self'),
+    fdLimit: readFdLimit(),
     options: { ...rest, servers: servers.map(s => s.name), idleServers: idleServers.map(s => s.name) },
   }
 }
