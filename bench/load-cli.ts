@@ -3,7 +3,7 @@
 import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
 import { LOAD_DEFAULTS, runLoad, type LoadResult } from './load.js'
 import { runIdle, type IdleResult } from './idle.js'
-import { ERROR_KINDS } from './load-engine.js'
+import { ERROR_KINDS } from './load-errors.js'
 
 const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K]
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]

@@ -5,7 +5,8 @@
 import { Worker } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { LoadEngine, ERROR_KINDS, type EngineOptions, type EngineReport, type ErrorCounts } from './load-engine.js'
+import { LoadEngine, type EngineOptions, type EngineReport } from './load-engine.js'
+import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
 import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
 
@@ -267,14 +268,14 @@ function merge(
   server: ServerUsage | null,
 ): Omit<LoadResult, 'rampMs'> {
   const histogram = createHistogram()
-  const errors = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 } as ErrorCounts
+  const errors = noErrors()
   const connectFailures: Record<string, number> = {}
   let connected = 0
   let alive = 0
   let messages = 0
   for (const r of reports) {
     importCounts(histogram, r.histogram)
-    for (const k of ERROR_KINDS) errors[k] += r.errors[k]
+    addErrors(errors, r.errors)
     for (const [k, n] of Object.entries(r.connectFailures)) connectFailures[k] = (connectFailures[k] ?? 0) + n
     connected += r.connected
     alive += r.alive
@@ -293,7 +294,7 @@ function merge(
     connectFailures,
     alive,
     errors,
-    errorTotal: ERROR_KINDS.reduce((s, k) => s + errors[k], 0),
+    errorTotal: totalErrors(errors),
     messages,
     msgsPerSec: seconds > 0 ? Math.round(messages / seconds) : 0,
     mbPerSec: seconds > 0 ? Math.round((messages * o.size) / seconds / 1e4) / 100 : 0,

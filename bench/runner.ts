@@ -14,7 +14,7 @@ import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
 import { readStatus } from './proc.js'
 import { NotAvailable, RAISE_FD_LIMIT, cliPath, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
 import type { Progress } from './progress.js'
-import { ERROR_KINDS, type ErrorCounts } from './load-engine.js'
+import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 
 export interface BenchOptions {
   servers: ServerSpec[]
@@ -216,10 +216,10 @@ export function median(values: Array<number | null | undefined>): number | null 
 
 function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
   const results = runs.flatMap(r => (r.result ? [r.result] : []))
-  const errors = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 } as ErrorCounts
+  const errors = noErrors()
   let connectFailures = 0
   for (const r of results) {
-    for (const k of ERROR_KINDS) errors[k] += r.errors[k]
+    addErrors(errors, r.errors)
     connectFailures += r.conns - r.connected
   }
   return {
@@ -234,7 +234,7 @@ function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
     p999Ms: median(results.map(r => r.latencyMs.p999)),
     maxMs: median(results.map(r => r.latencyMs.max)),
     errors,
-    errorTotal: ERROR_KINDS.reduce((s, k) => s + errors[k], 0),
+    errorTotal: totalErrors(errors),
     connectFailures,
     serverCpuPct: median(results.map(r => r.server?.cpuPct)),
     loadCpuPct: median(results.map(r => r.loadCpuPct)),
