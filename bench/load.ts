@@ -3,6 +3,7 @@
 // merges their counts into one report with the generator's own CPU time and, given the server's
 // pid, the server's CPU, memory and threads over the same window.
 import { Worker } from 'node:worker_threads'
+import { builtSibling } from '../lib/built.js'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { LoadEngine, type EngineOptions, type EngineReport } from './load-engine.js'
@@ -116,12 +117,8 @@ class LocalEngine implements EngineHandle {
   }
 }
 
-/** Worker entry files must be plain .js: from the sources (tests), use the built copy. */
-function workerUrl(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../dist/bench/load-worker.js', import.meta.url)
-    : new URL('./load-worker.js', import.meta.url)
-}
+/** Worker entry files must be plain .js: from the sources (tests), the built copy. */
+const WORKER_URL = builtSibling(import.meta.url, './load-worker.js')
 
 type WorkerReply = { type: 'connected' } | { type: 'answered' } | { type: 'report'; report: EngineReport } | { type: 'closed' }
 
@@ -133,7 +130,7 @@ class WorkerEngine implements EngineHandle {
 
   constructor(private readonly options: EngineOptions) {
     // No inherited loaders (a test runner's TypeScript hooks): the worker is plain built JS.
-    this.worker = new Worker(workerUrl(), { workerData: options, execArgv: [] })
+    this.worker = new Worker(WORKER_URL, { workerData: options, execArgv: [] })
     this.worker.on('message', (m: WorkerReply) => (this.replies.push(m), this.poke()))
     this.worker.on('error', e => ((this.failure = e), this.poke()))
     this.worker.on('exit', code => ((this.failure ??= new Error(`load thread exited (${code})`)), this.poke()))

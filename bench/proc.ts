@@ -1,7 +1,7 @@
-// Reading a process's resource use from Linux's /proc: resident memory, threads, CPU time.
+// Reading a process's resource use from Linux's /proc: resident memory, threads, CPU time, open files.
 // (Its open-files limit is lib/fd-limit.ts's readFdLimit: the servers read it too.)
 // Every reader returns null when the process is gone or /proc is not there (not Linux).
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 /** /proc reports CPU times in USER_HZ ticks, which the kernel ABI fixes at 100 a second. */
 const TICKS_PER_SECOND = 100
@@ -39,6 +39,15 @@ export function readCpuMs(pid: number): number | null {
   const stime = Number(fields[12]) // field 15
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null
   return ((utime + stime) * 1000) / TICKS_PER_SECOND
+}
+
+/** How many file descriptors the process has open (/proc/PID/fd). */
+export function readFdCount(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length
+  } catch {
+    return null
+  }
 }
 
 /** The pids of a process's children (for a server started through a shell that did not exec). */

@@ -6,13 +6,14 @@
 // for it (nothing carried over between runs), servers take turns cell by cell (with a rotating
 // first server) rather than model by model, and a cell can be repeated R times keeping the median
 // of each figure.
-import { spawn } from 'node:child_process'
 import os from 'node:os'
 import type { LoadResult } from './load.js'
 import type { IdleResult } from './idle.js'
 import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
 import { readStatus } from './proc.js'
-import { NotAvailable, RAISE_FD_LIMIT, cliPath, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
+import { NotAvailable, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
+import { RAISE_FD_LIMIT, bashWrapper, lastLine, outputTail } from './child.js'
+import { spawnCli } from './cli-process.js'
 import type { Progress } from './progress.js'
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 
@@ -146,13 +147,10 @@ interface LoadRun {
  */
 function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): Promise<{ stdout: string; failure: string | null; rssPeakKb: number | null; threadsPeak: number | null }> {
   return new Promise(resolve => {
-    const child = spawn('bash', ['-c', `${RAISE_FD_LIMIT}; exec "$@"`, 'bash', process.execPath, cliPath(), 'load', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawnCli(['load', ...args], { wrapper: bashWrapper(RAISE_FD_LIMIT) })
     let stdout = ''
-    let stderr = ''
     child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', d => (stderr = (stderr + d).slice(-4096)))
+    const stderr = outputTail(child.stderr)
     let rssPeakKb: number | null = null
     let threadsPeak: number | null = null
     const sample = () => {
@@ -174,7 +172,7 @@ function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): 
       let failure: string | null = null
       if (timedOut) failure = `the load generator did not finish within ${Math.round(deadlineMs / 1000)} s`
       else if (code !== 0 && code !== 1) {
-        const last = stderr.trim().split('\n').at(-1) ?? ''
+        const last = lastLine(stderr())
         failure = `the load generator failed (${signal ?? `status ${code}`})${last ? `: ${last}` : ''}`
       }
       resolve({ stdout, failure, rssPeakKb, threadsPeak })

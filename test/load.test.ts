@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import { startServer, CLI, type ServerProcess } from './helpers/process.js'
 import { runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
 import { runIdle } from '../bench/idle.js'
-import { freePort } from '../bench/servers.js'
+import { freePort } from './helpers/net.js'
 
 /** A net server on an ephemeral port running `handler` per connection; closed at teardown. */
 async function tinyServer(t: Test, handler: (socket: net.Socket) => void): Promise<number> {
