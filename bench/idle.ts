@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
 import { readStatus } from './proc.js'
 
+/** One idle test: what `selectloop load --idle N` parses its command line into, and what runIdle runs. */
 export interface IdleOptions {
   host: string
   port: number
@@ -14,9 +15,9 @@ export interface IdleOptions {
   /** Deadline for a connect and for each probe's echo. */
   timeoutMs: number
   serverPid?: number
-  /** Connects in progress at once. */
-  concurrency?: number
 }
+
+export const IDLE_DEFAULTS = { holdMs: 5000 } as const satisfies Partial<IdleOptions>
 
 export interface IdleResult {
   target: string
@@ -38,6 +39,8 @@ export interface IdleResult {
 
 /** Files a process needs besides its connections (stdio, the event loop's epoll and pipes, ...). */
 const FD_HEADROOM = 64
+/** Connects in progress at once. */
+const CONNECT_CONCURRENCY = 200
 
 interface IdleConn {
   socket: net.Socket
@@ -116,7 +119,6 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   const connectFailures: Record<string, number> = {}
   const probeFailures: Record<string, number> = {}
   const conns: IdleConn[] = []
-  const concurrency = o.concurrency ?? 200
   let next = 0
   async function connector(): Promise<void> {
     while (next < o.conns) {
@@ -127,7 +129,7 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
     }
   }
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, o.conns) }, connector))
+    await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, o.conns) }, connector))
     const accepted = await probeAll(conns, 1, o.timeoutMs, probeFailures)
     await sleep(o.holdMs)
     const rssAfter = o.serverPid ? readStatus(o.serverPid) : null

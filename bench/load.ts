@@ -11,6 +11,7 @@ import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-error
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
 import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
 
+/** One load run: what `selectloop load` parses its command line into, and what runLoad runs. */
 export interface LoadOptions {
   host: string
   port: number
@@ -19,9 +20,8 @@ export interface LoadOptions {
   pipeline: number
   warmupMs: number
   durationMs: number
-  /** Per-message deadline. */
+  /** A message not echoed within this long is a timeout error; a connection not made within it, a failed connect. */
   timeoutMs: number
-  connectTimeoutMs: number
   threads: number
   /** The server's pid, to report its CPU, RSS and threads over the window (Linux /proc). */
   serverPid?: number
@@ -34,9 +34,8 @@ export const LOAD_DEFAULTS = {
   warmupMs: 1000,
   durationMs: 5000,
   timeoutMs: 5000,
-  connectTimeoutMs: 5000,
   threads: 1,
-} as const
+} as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid'>
 
 export interface ServerUsage {
   pid: number
@@ -201,7 +200,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       size: o.size,
       pipeline: o.pipeline,
       timeoutMs: o.timeoutMs,
-      connectTimeoutMs: o.connectTimeoutMs,
+      connectTimeoutMs: o.timeoutMs,
       connectConcurrency: Math.max(1, Math.ceil(1000 / counts.length)),
       firstConnIndex: first,
     }

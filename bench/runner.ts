@@ -7,8 +7,9 @@
 // first server) rather than model by model, and a cell can be repeated R times keeping the median
 // of each figure.
 import os from 'node:os'
-import type { LoadResult } from './load.js'
-import type { IdleResult } from './idle.js'
+import type { LoadOptions, LoadResult } from './load.js'
+import type { IdleOptions, IdleResult } from './idle.js'
+import { loadArgs, type LoadCommand } from './load-cli.js'
 import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
 import { readStatus } from './proc.js'
 import { NotAvailable, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
@@ -142,12 +143,12 @@ interface LoadRun {
 }
 
 /**
- * Runs `selectloop load ... --json` in its own process (with the fd limit raised), sampling
- * the server's RSS and threads every 200 ms; bounded by a deadline well past the load's own.
+ * Runs `selectloop load` in its own process (with the fd limit raised), sampling the server's RSS
+ * and threads every 200 ms; bounded by a deadline well past the load's own.
  */
-function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): Promise<{ stdout: string; failure: string | null; rssPeakKb: number | null; threadsPeak: number | null }> {
+function runLoadProcess(command: LoadCommand, serverPid: number, deadlineMs: number): Promise<{ stdout: string; failure: string | null; rssPeakKb: number | null; threadsPeak: number | null }> {
   return new Promise(resolve => {
-    const child = spawnCli(['load', ...args], { wrapper: bashWrapper(RAISE_FD_LIMIT) })
+    const child = spawnCli(['load', ...loadArgs(command)], { wrapper: bashWrapper(RAISE_FD_LIMIT) })
     let stdout = ''
     child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
     const stderr = outputTail(child.stderr)
@@ -181,21 +182,21 @@ function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): 
 }
 
 async function runCellOnce(o: BenchOptions, cell: Cell, server: RunningBenchServer): Promise<LoadRun> {
-  const args = [
-    '--target', `${server.host}:${server.port}`,
-    '--conns', String(cell.conns),
-    '--size', String(cell.size),
-    '--pipeline', String(cell.pipeline),
-    '--warmup', String(o.warmupMs / 1000),
-    '--duration', String(o.durationMs / 1000),
-    '--timeout', String(o.timeoutMs / 1000),
-    '--threads', String(o.loadThreads),
-    '--server-pid', String(server.pid),
-    '--json',
-  ] // prettier-ignore
+  const options: LoadOptions = {
+    host: server.host,
+    port: server.port,
+    conns: cell.conns,
+    size: cell.size,
+    pipeline: cell.pipeline,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    timeoutMs: o.timeoutMs,
+    threads: o.loadThreads,
+    serverPid: server.pid,
+  }
   // Connecting is bounded by the per-connection deadline; the rest by warm-up + window.
   const deadline = o.warmupMs + o.durationMs + o.timeoutMs * 2 + 20_000
-  const run = await runLoadProcess(args, server.pid, deadline)
+  const run = await runLoadProcess({ mode: 'load', json: true, options }, server.pid, deadline)
   if (run.failure) return { result: null, failure: run.failure, rssPeakKb: run.rssPeakKb, threadsPeak: run.threadsPeak }
   try {
     const result = JSON.parse(run.stdout) as LoadResult
@@ -269,15 +270,15 @@ async function runIdleOn(o: BenchOptions, spec: ServerSpec, progress: Progress):
     return { type: 'unavailable', server: spec.name, reason: (e as Error).message }
   }
   try {
-    const args = [
-      '--target', `${server.host}:${server.port}`,
-      '--idle', String(o.idle),
-      '--hold', String(o.idleHoldMs / 1000),
-      '--timeout', String(Math.max(o.timeoutMs, 10_000) / 1000),
-      '--server-pid', String(server.pid),
-      '--json',
-    ] // prettier-ignore
-    const run = await runLoadProcess(args, server.pid, o.idleHoldMs + 180_000)
+    const options: IdleOptions = {
+      host: server.host,
+      port: server.port,
+      conns: o.idle,
+      holdMs: o.idleHoldMs,
+      timeoutMs: Math.max(o.timeoutMs, 10_000),
+      serverPid: server.pid,
+    }
+    const run = await runLoadProcess({ mode: 'idle', json: true, options }, server.pid, o.idleHoldMs + 180_000)
     if (run.failure) {
       progress.end('failed')
       return { type: 'idle', server: spec.name, result: null, failure: run.failure }
