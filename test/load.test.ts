@@ -5,8 +5,9 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
-import { startServer, CLI, type ServerProcess } from './helpers/process.js'
+import { startServer, type ServerProcess } from './helpers/process.js'
+import { spawnCli } from '../bench/cli-process.js'
+import { bashWrapper } from '../bench/child.js'
 import { LOAD_DEFAULTS, runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
 import { IDLE_DEFAULTS, runIdle } from '../bench/idle.js'
 import { loadArgs, parseLoadArgs, type LoadCommand } from '../bench/load-cli.js'
@@ -106,7 +107,7 @@ function options(port: number, over: Partial<LoadOptions> = {}): LoadOptions {
 
 /** Runs `selectloop load ... --json`; resolves with the exit code and the parsed report. */
 async function loadCli(args: string[]): Promise<{ code: number | null; result: LoadResult | null; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'load', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnCli(['load', ...args])
   let out = ''
   let err = ''
   child.stdout.setEncoding('utf8').on('data', d => (out += d))
@@ -148,7 +149,7 @@ t.test('against the net echo server', async t => {
   })
 
   t.test('the human report names every figure', async t => {
-    const child = spawn(process.execPath, [CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--conns', '2', '--warmup', '0', '--duration', '0.3'])
+    const child = spawnCli(['load', '--target', `127.0.0.1:${server.port}`, '--conns', '2', '--warmup', '0', '--duration', '0.3'])
     let out = ''
     child.stdout.setEncoding('utf8').on('data', d => (out += d))
     const [code] = await once(child, 'close')
@@ -175,9 +176,8 @@ t.test('against the net echo server', async t => {
   })
 
   t.test('idle connections past the open-file limit: EMFILE failures, said plainly', async t => {
-    const child = spawn('bash', ['-c', `ulimit -n 80; exec "$@"`, 'bash', process.execPath, CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--idle', '120', '--hold', '0', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const args = ['load', '--target', `127.0.0.1:${server.port}`, '--idle', '120', '--hold', '0', '--json']
+    const child = spawnCli(args, { wrapper: bashWrapper('ulimit -n 80') })
     let out = ''
     child.stdout.setEncoding('utf8').on('data', d => (out += d))
     const [code] = await once(child, 'close')
