@@ -1,7 +1,7 @@
 // The servers under soak: started from the built CLI as real processes (as a user runs them),
 // watched (alive? resident memory?) and stopped with SIGTERM, whose exit status is part of the verdict.
 import { startCliServer, StartFailure, type CliServer } from '../cli-process.js'
-import { stopChild } from '../child.js'
+import { hasExited, stopChild } from '../child.js'
 import { readFdCount, readStatus } from '../proc.js'
 
 const START_TIMEOUT_MS = 15_000
@@ -39,7 +39,7 @@ export async function startServer(label: string, args: string[], nodeArgs: strin
   }
   const { child, host, port } = server
   const pid = child.pid!
-  const alive = () => server.exitInfo() === null
+  const alive = () => !hasExited(child)
   return {
     label,
     host,
