@@ -3,9 +3,9 @@
 // merges their counts into one report with the generator's own CPU time and, given the server's
 // pid, the server's CPU, memory and threads over the same window.
 import { Worker } from 'node:worker_threads'
-import { builtSibling } from '../lib/built.js'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { builtSibling } from '../lib/built.js'
 import { LoadEngine, type EngineOptions, type EngineReport } from './load-engine.js'
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
