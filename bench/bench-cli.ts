@@ -30,7 +30,7 @@ const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='C
   --pipeline     messages in flight per connection, 1 = ping-pong (default 1; a list is fine)
   --duration     measured seconds per cell (default 2.5)
   --warmup       warm-up seconds per cell, not counted (default 0.5)
-  --timeout      seconds a message may wait for its echo (default 5)
+  --timeout      seconds a connect, or a message's echo, may take (default 5)
   --repeat       run each cell R times and keep the median (default 1)
   --threads      load-generator threads (default 1)
   --idle         idle connections to hold on each --idle-models server (default 0; ${FULL.idle} with --full)

@@ -3,8 +3,10 @@
 // resident memory each one costs it (VmRSS after minus before, over the accepted count).
 import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { readFdLimit, readStatus } from './proc.js'
+import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
+import { readStatus } from './proc.js'
 
+/** One idle test: what `selectloop load --idle N` parses its command line into, and what runIdle runs. */
 export interface IdleOptions {
   host: string
   port: number
@@ -13,9 +15,9 @@ export interface IdleOptions {
   /** Deadline for a connect and for each probe's echo. */
   timeoutMs: number
   serverPid?: number
-  /** Connects in progress at once. */
-  concurrency?: number
 }
+
+export const IDLE_DEFAULTS = { holdMs: 5000 } as const satisfies Partial<IdleOptions>
 
 export interface IdleResult {
   target: string
@@ -28,8 +30,8 @@ export interface IdleResult {
   connectFailures: Record<string, number>
   probeFailures: Record<string, number>
   holdS: number
-  fdLimit: { soft: number; hard: number } | null
-  serverFdLimit: { soft: number; hard: number } | null
+  fdLimit: FdLimit | null
+  serverFdLimit: FdLimit | null
   /** Why the test could not reach N, when a file-descriptor limit is the reason. */
   notes: string[]
   server: { pid: number; rssBeforeKb: number | null; rssAfterKb: number | null; perConnKb: number | null; threads: number | null } | null
@@ -37,6 +39,8 @@ export interface IdleResult {
 
 /** Files a process needs besides its connections (stdio, the event loop's epoll and pipes, ...). */
 const FD_HEADROOM = 64
+/** Connects in progress at once. */
+const CONNECT_CONCURRENCY = 200
 
 interface IdleConn {
   socket: net.Socket
@@ -98,7 +102,7 @@ async function probeAll(conns: IdleConn[], round: number, timeoutMs: number, fai
 
 export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   const notes: string[] = []
-  const fdLimit = readFdLimit('self')
+  const fdLimit = readFdLimit()
   const serverFdLimit = o.serverPid ? readFdLimit(o.serverPid) : null
   if (fdLimit && fdLimit.soft < o.conns + FD_HEADROOM) {
     notes.push(
@@ -115,7 +119,6 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   const connectFailures: Record<string, number> = {}
   const probeFailures: Record<string, number> = {}
   const conns: IdleConn[] = []
-  const concurrency = o.concurrency ?? 200
   let next = 0
   async function connector(): Promise<void> {
     while (next < o.conns) {
@@ -126,7 +129,7 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
     }
   }
   try {
-    await Promise.all(Array.from({ length: Math.min(concurrency, o.conns) }, connector))
+    await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, o.conns) }, connector))
     const accepted = await probeAll(conns, 1, o.timeoutMs, probeFailures)
     await sleep(o.holdMs)
     const rssAfter = o.serverPid ? readStatus(o.serverPid) : null

@@ -1,9 +1,9 @@
 // `selectloop load --target HOST:PORT [...]`: the echo load generator (or, with --idle N, the
 // idle-connection test). Human-readable report by default, one JSON object with --json.
 import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
-import { LOAD_DEFAULTS, runLoad, type LoadResult } from './load.js'
-import { runIdle, type IdleResult } from './idle.js'
-import { ERROR_KINDS } from './load-engine.js'
+import { LOAD_DEFAULTS, runLoad, type LoadOptions, type LoadResult } from './load.js'
+import { IDLE_DEFAULTS, runIdle, type IdleOptions, type IdleResult } from './idle.js'
+import { ERROR_KINDS } from './load-errors.js'
 
 const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K]
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]
@@ -16,31 +16,26 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
   --duration    measured seconds (default ${LOAD_DEFAULTS.durationMs / 1000})
   --warmup      seconds of load before measuring, not counted; they start once every connection
                 has had its first echo (default ${LOAD_DEFAULTS.warmupMs / 1000}; 0 measures from the first message)
-  --timeout     seconds a message may wait for its echo before it is a timeout error (default ${LOAD_DEFAULTS.timeoutMs / 1000})
+  --timeout     seconds a connect, or a message's echo, may take before it is an error (default ${LOAD_DEFAULTS.timeoutMs / 1000})
   --threads     load-generator threads sharing the connections (default ${LOAD_DEFAULTS.threads})
   --server-pid  the server's pid: report its CPU, RSS and threads (Linux /proc)
   --idle N      instead: hold N idle connections, report how many were served and the server's
                 memory per connection (needs --server-pid for the memory)
-  --hold        seconds to hold the idle connections (default 5)
+  --hold        seconds to hold the idle connections (default ${IDLE_DEFAULTS.holdMs / 1000})
   --json        print one JSON object instead of the report
 
 Every echoed byte is checked against what was sent. Exit status 1 if any connection failed or any
 error was seen (the report is printed all the same).`
 
-export interface ParsedLoadArgs {
-  mode: 'load' | 'idle'
-  json: boolean
-  host: string
-  port: number
-  conns: number
-  size: number
-  pipeline: number
-  warmupMs: number
-  durationMs: number
-  timeoutMs: number
-  threads: number
-  holdMs: number
-  serverPid?: number
+/**
+ * Everything `selectloop load` can be asked to do: the one contract between its command line
+ * (parseLoadArgs) and the programs that run it as a process (the bench runner, through loadArgs).
+ */
+export type LoadCommand = { mode: 'load'; json: boolean; options: LoadOptions } | { mode: 'idle'; json: boolean; options: IdleOptions }
+
+/** HOST:PORT as --target takes it ([HOST]:PORT for an IPv6 address). */
+export function formatTarget(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 export function parseTarget(value: string | undefined): { host: string; port: number } {
@@ -61,7 +56,20 @@ export function parseSize(name: string, s: string): number {
   return n
 }
 
-export function parseLoadArgs(argv: string[]): ParsedLoadArgs | null {
+// Durations are seconds on the command line and milliseconds everywhere else: converted here only.
+
+/** A duration option in seconds (fractions allowed, at most a day), as whole milliseconds. */
+function parseSeconds(name: string, value: string, minSeconds: number): number {
+  return Math.round(parseNumberOption(name, value, minSeconds, 86_400) * 1000)
+}
+
+/** Whole milliseconds as the seconds parseSeconds reads back to the same milliseconds. */
+function formatSeconds(ms: number): string {
+  return String(ms / 1000)
+}
+
+/** Parses `selectloop load` arguments; null when --help was printed. Raises UsageError. */
+export function parseLoadArgs(argv: string[]): LoadCommand | null {
   const parsed = parseCommandArgs(
     argv,
     {
@@ -83,24 +91,57 @@ export function parseLoadArgs(argv: string[]): ParsedLoadArgs | null {
   if (!parsed) return null
   const v = parsed.values
   const { host, port } = parseTarget(v.target)
-  const seconds = (name: string, value: string | undefined, fallbackMs: number, min: number) =>
-    value === undefined ? fallbackMs : Math.round(parseNumberOption(name, value, min, 86_400) * 1000)
-  const idle = v.idle === undefined ? undefined : parseIntegerOption('--idle', v.idle, 1, 1_000_000)
-  return {
-    mode: idle === undefined ? 'load' : 'idle',
-    json: Boolean(v.json),
-    host,
-    port,
-    conns: idle ?? (v.conns === undefined ? LOAD_DEFAULTS.conns : parseIntegerOption('--conns', v.conns, 1, 1_000_000)),
-    size: v.size === undefined ? LOAD_DEFAULTS.size : parseSize('--size', v.size),
-    pipeline: v.pipeline === undefined ? LOAD_DEFAULTS.pipeline : parseIntegerOption('--pipeline', v.pipeline, 1, 4096),
-    warmupMs: seconds('--warmup', v.warmup, LOAD_DEFAULTS.warmupMs, 0),
-    durationMs: seconds('--duration', v.duration, LOAD_DEFAULTS.durationMs, 0.05),
-    timeoutMs: seconds('--timeout', v.timeout, LOAD_DEFAULTS.timeoutMs, 0.01),
-    threads: v.threads === undefined ? LOAD_DEFAULTS.threads : parseIntegerOption('--threads', v.threads, 1, 64),
-    holdMs: seconds('--hold', v.hold, 5000, 0),
-    serverPid: v['server-pid'] === undefined ? undefined : parseIntegerOption('--server-pid', v['server-pid'], 1, 2 ** 22),
+  const json = Boolean(v.json)
+  const timeoutMs = v.timeout === undefined ? LOAD_DEFAULTS.timeoutMs : parseSeconds('--timeout', v.timeout, 0.01)
+  const serverPid = v['server-pid'] === undefined ? {} : { serverPid: parseIntegerOption('--server-pid', v['server-pid'], 1, 2 ** 22) }
+  const holdMs = v.hold === undefined ? IDLE_DEFAULTS.holdMs : parseSeconds('--hold', v.hold, 0) // checked in either mode
+  if (v.idle !== undefined) {
+    const conns = parseIntegerOption('--idle', v.idle, 1, 1_000_000)
+    return { mode: 'idle', json, options: { host, port, conns, holdMs, timeoutMs, ...serverPid } }
   }
+  return {
+    mode: 'load',
+    json,
+    options: {
+      host,
+      port,
+      conns: v.conns === undefined ? LOAD_DEFAULTS.conns : parseIntegerOption('--conns', v.conns, 1, 1_000_000),
+      size: v.size === undefined ? LOAD_DEFAULTS.size : parseSize('--size', v.size),
+      pipeline: v.pipeline === undefined ? LOAD_DEFAULTS.pipeline : parseIntegerOption('--pipeline', v.pipeline, 1, 4096),
+      warmupMs: v.warmup === undefined ? LOAD_DEFAULTS.warmupMs : parseSeconds('--warmup', v.warmup, 0),
+      durationMs: v.duration === undefined ? LOAD_DEFAULTS.durationMs : parseSeconds('--duration', v.duration, 0.05),
+      timeoutMs,
+      threads: v.threads === undefined ? LOAD_DEFAULTS.threads : parseIntegerOption('--threads', v.threads, 1, 64),
+      ...serverPid,
+    },
+  }
+}
+
+/**
+ * The arguments that make `selectloop load` do `command`: parseLoadArgs(loadArgs(c)) is c. Every
+ * option is spelled out, so the run does not depend on the defaults of the process it starts.
+ */
+export function loadArgs(command: LoadCommand): string[] {
+  const { host, port, timeoutMs, serverPid } = command.options
+  const args = ['--target', formatTarget(host, port)]
+  if (command.mode === 'idle') {
+    const o = command.options
+    args.push('--idle', String(o.conns), '--hold', formatSeconds(o.holdMs))
+  } else {
+    const o = command.options
+    args.push(
+      '--conns', String(o.conns),
+      '--size', String(o.size),
+      '--pipeline', String(o.pipeline),
+      '--warmup', formatSeconds(o.warmupMs),
+      '--duration', formatSeconds(o.durationMs),
+      '--threads', String(o.threads),
+    ) // prettier-ignore
+  }
+  args.push('--timeout', formatSeconds(timeoutMs))
+  if (serverPid !== undefined) args.push('--server-pid', String(serverPid))
+  if (command.json) args.push('--json')
+  return args
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US')
@@ -152,27 +193,15 @@ export function formatIdle(r: IdleResult): string {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const a = parseLoadArgs(argv)
-  if (!a) return
-  if (a.mode === 'idle') {
-    const r = await runIdle({ host: a.host, port: a.port, conns: a.conns, holdMs: a.holdMs, timeoutMs: a.timeoutMs, serverPid: a.serverPid })
-    process.stdout.write((a.json ? JSON.stringify(r) : formatIdle(r)) + '\n')
+  const command = parseLoadArgs(argv)
+  if (!command) return
+  if (command.mode === 'idle') {
+    const r = await runIdle(command.options)
+    process.stdout.write((command.json ? JSON.stringify(r) : formatIdle(r)) + '\n')
     if (r.stillServed < r.requested) process.exitCode = 1
     return
   }
-  const r = await runLoad({
-    host: a.host,
-    port: a.port,
-    conns: a.conns,
-    size: a.size,
-    pipeline: a.pipeline,
-    warmupMs: a.warmupMs,
-    durationMs: a.durationMs,
-    timeoutMs: a.timeoutMs,
-    connectTimeoutMs: a.timeoutMs,
-    threads: a.threads,
-    serverPid: a.serverPid,
-  })
-  process.stdout.write((a.json ? JSON.stringify(r) : formatLoad(r)) + '\n')
+  const r = await runLoad(command.options)
+  process.stdout.write((command.json ? JSON.stringify(r) : formatLoad(r)) + '\n')
   if (r.errorTotal > 0 || r.connected < r.conns) process.exitCode = 1
 }

@@ -14,10 +14,7 @@ import net from 'node:net'
 import { randomFillSync } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { createHistogram, exportCounts, type LatencyHistogram } from './histogram.js'
-
-export const ERROR_KINDS = ['timeout', 'reset', 'eof', 'mismatch', 'other'] as const
-export type ErrorKind = (typeof ERROR_KINDS)[number]
-export type ErrorCounts = Record<ErrorKind, number>
+import { noErrors, type ErrorCounts, type ErrorKind } from './load-errors.js'
 
 export interface EngineOptions {
   host: string
@@ -49,22 +46,26 @@ export interface EngineReport {
   histogram: number[]
 }
 
-const enum ConnState {
-  CONNECTING,
-  RUNNING,
-  FAILED, // never connected
-  CLOSED, // closed by an error after connecting
-  STOPPED, // closed by us at the end
-}
+/** One connection: CONNECTING → RUNNING → CLOSED (an error) or STOPPED (the end); FAILED if it never connected. */
+const ConnState = {
+  CONNECTING: 'CONNECTING',
+  RUNNING: 'RUNNING',
+  FAILED: 'FAILED', // never connected
+  CLOSED: 'CLOSED', // closed by an error after connecting
+  STOPPED: 'STOPPED', // closed by us at the end
+} as const
+type ConnState = (typeof ConnState)[keyof typeof ConnState]
 
-const enum Phase {
-  IDLE,
-  CONNECTING,
-  READY, // every connection connected or failed; nothing sent yet
-  WARMUP,
-  MEASURING,
-  DONE,
-}
+/** The engine: IDLE → CONNECTING → READY → (WARMUP →) MEASURING → DONE. */
+const Phase = {
+  IDLE: 'IDLE',
+  CONNECTING: 'CONNECTING',
+  READY: 'READY', // every connection connected or failed; nothing sent yet
+  WARMUP: 'WARMUP',
+  MEASURING: 'MEASURING',
+  DONE: 'DONE',
+} as const
+type Phase = (typeof Phase)[keyof typeof Phase]
 
 /** Most pattern slots: more catches more reorderings, but costs size × slots bytes. */
 const MAX_SLOTS = 8
@@ -72,7 +73,7 @@ const MAX_PATTERN_BYTES = 64 * 1024 * 1024
 const READ_BUFFER_BYTES = 64 * 1024
 
 class Conn {
-  state = ConnState.CONNECTING
+  state: ConnState = ConnState.CONNECTING
   socket!: net.Socket
   startedAt = 0
   /** Next slot to send. */
@@ -104,13 +105,13 @@ class Conn {
 }
 
 export class LoadEngine {
-  private phase = Phase.IDLE
+  private phase: Phase = Phase.IDLE
   private readonly conns: Conn[] = []
   private readonly pattern: Buffer
   private readonly messages: Buffer[]
   private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES)
   private readonly histogram: LatencyHistogram = createHistogram()
-  private readonly errors: ErrorCounts = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 }
+  private readonly errors = noErrors()
   private readonly connectFailures: Record<string, number> = {}
   private connected = 0
   private measured = 0

@@ -5,10 +5,13 @@
 import { Worker } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { LoadEngine, ERROR_KINDS, type EngineOptions, type EngineReport, type ErrorCounts } from './load-engine.js'
+import { builtSibling } from '../lib/built.js'
+import { LoadEngine, type EngineOptions, type EngineReport } from './load-engine.js'
+import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
 import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
 
+/** One load run: what `selectloop load` parses its command line into, and what runLoad runs. */
 export interface LoadOptions {
   host: string
   port: number
@@ -17,9 +20,8 @@ export interface LoadOptions {
   pipeline: number
   warmupMs: number
   durationMs: number
-  /** Per-message deadline. */
+  /** A message not echoed within this long is a timeout error; a connection not made within it, a failed connect. */
   timeoutMs: number
-  connectTimeoutMs: number
   threads: number
   /** The server's pid, to report its CPU, RSS and threads over the window (Linux /proc). */
   serverPid?: number
@@ -32,9 +34,8 @@ export const LOAD_DEFAULTS = {
   warmupMs: 1000,
   durationMs: 5000,
   timeoutMs: 5000,
-  connectTimeoutMs: 5000,
   threads: 1,
-} as const
+} as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid'>
 
 export interface ServerUsage {
   pid: number
@@ -115,12 +116,8 @@ class LocalEngine implements EngineHandle {
   }
 }
 
-/** Worker entry files must be plain .js: from the sources (tests), use the built copy. */
-function workerUrl(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../dist/bench/load-worker.js', import.meta.url)
-    : new URL('./load-worker.js', import.meta.url)
-}
+/** Worker entry files must be plain .js: from the sources (tests), the built copy. */
+const WORKER_URL = builtSibling(import.meta.url, './load-worker.js')
 
 type WorkerReply = { type: 'connected' } | { type: 'answered' } | { type: 'report'; report: EngineReport } | { type: 'closed' }
 
@@ -132,7 +129,7 @@ class WorkerEngine implements EngineHandle {
 
   constructor(private readonly options: EngineOptions) {
     // No inherited loaders (a test runner's TypeScript hooks): the worker is plain built JS.
-    this.worker = new Worker(workerUrl(), { workerData: options, execArgv: [] })
+    this.worker = new Worker(WORKER_URL, { workerData: options, execArgv: [] })
     this.worker.on('message', (m: WorkerReply) => (this.replies.push(m), this.poke()))
     this.worker.on('error', e => ((this.failure = e), this.poke()))
     this.worker.on('exit', code => ((this.failure ??= new Error(`load thread exited (${code})`)), this.poke()))
@@ -203,7 +200,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       size: o.size,
       pipeline: o.pipeline,
       timeoutMs: o.timeoutMs,
-      connectTimeoutMs: o.connectTimeoutMs,
+      connectTimeoutMs: o.timeoutMs,
       connectConcurrency: Math.max(1, Math.ceil(1000 / counts.length)),
       firstConnIndex: first,
     }
@@ -267,14 +264,14 @@ function merge(
   server: ServerUsage | null,
 ): Omit<LoadResult, 'rampMs'> {
   const histogram = createHistogram()
-  const errors = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 } as ErrorCounts
+  const errors = noErrors()
   const connectFailures: Record<string, number> = {}
   let connected = 0
   let alive = 0
   let messages = 0
   for (const r of reports) {
     importCounts(histogram, r.histogram)
-    for (const k of ERROR_KINDS) errors[k] += r.errors[k]
+    addErrors(errors, r.errors)
     for (const [k, n] of Object.entries(r.connectFailures)) connectFailures[k] = (connectFailures[k] ?? 0) + n
     connected += r.connected
     alive += r.alive
@@ -293,7 +290,7 @@ function merge(
     connectFailures,
     alive,
     errors,
-    errorTotal: ERROR_KINDS.reduce((s, k) => s + errors[k], 0),
+    errorTotal: totalErrors(errors),
     messages,
     msgsPerSec: seconds > 0 ? Math.round(messages / seconds) : 0,
     mbPerSec: seconds > 0 ? Math.round((messages * o.size) / seconds / 1e4) / 100 : 0,

@@ -1,6 +1,7 @@
-// Reading a process's resource use from Linux's /proc: resident memory, threads, CPU time, fd limit.
+// Reading a process's resource use from Linux's /proc: resident memory, threads, CPU time, open files.
+// (Its open-files limit is lib/fd-limit.ts's readFdLimit: the servers read it too.)
 // Every reader returns null when the process is gone or /proc is not there (not Linux).
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 
 /** /proc reports CPU times in USER_HZ ticks, which the kernel ABI fixes at 100 a second. */
 const TICKS_PER_SECOND = 100
@@ -40,18 +41,13 @@ export function readCpuMs(pid: number): number | null {
   return ((utime + stime) * 1000) / TICKS_PER_SECOND
 }
 
-/** The soft and hard limits on open files of a process (`Max open files` in /proc/PID/limits). */
-export function readFdLimit(pid: number | 'self'): { soft: number; hard: number } | null {
-  let text: string
+/** How many file descriptors the process has open (/proc/PID/fd). */
+export function readFdCount(pid: number): number | null {
   try {
-    text = readFileSync(`/proc/${pid}/limits`, 'utf8')
+    return readdirSync(`/proc/${pid}/fd`).length
   } catch {
     return null
   }
-  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text)
-  if (!m) return null
-  const n = (s: string) => (s === 'unlimited' ? Infinity : Number(s))
-  return { soft: n(m[1]), hard: n(m[2]) }
 }
 
 /** The pids of a process's children (for a server started through a shell that did not exec). */

@@ -6,14 +6,17 @@
 // for it (nothing carried over between runs), servers take turns cell by cell (with a rotating
 // first server) rather than model by model, and a cell can be repeated R times keeping the median
 // of each figure.
-import { spawn } from 'node:child_process'
 import os from 'node:os'
-import type { LoadResult } from './load.js'
-import type { IdleResult } from './idle.js'
-import { readStatus, readFdLimit } from './proc.js'
-import { NotAvailable, RAISE_FD_LIMIT, cliPath, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
+import type { LoadOptions, LoadResult } from './load.js'
+import type { IdleOptions, IdleResult } from './idle.js'
+import { loadArgs, type LoadCommand } from './load-cli.js'
+import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
+import { readStatus } from './proc.js'
+import { NotAvailable, startServerSpec, type RunningBenchServer, type ServerSpec } from './servers.js'
+import { RAISE_FD_LIMIT, bashWrapper, lastLine, outputTail } from './child.js'
+import { spawnCli } from './cli-process.js'
 import type { Progress } from './progress.js'
-import { ERROR_KINDS, type ErrorCounts } from './load-engine.js'
+import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 
 export interface BenchOptions {
   servers: ServerSpec[]
@@ -50,7 +53,7 @@ export interface HeaderRow {
   platform: string
   kernel: string
   loadAverage: number[]
-  fdLimit: { soft: number; hard: number } | null
+  fdLimit: FdLimit | null
   options: Omit<BenchOptions, 'servers' | 'idleServers' | 'command'> & { servers: string[]; idleServers: string[] }
 }
 
@@ -120,7 +123,7 @@ export function header(o: BenchOptions): HeaderRow {
     platform: `${os.platform()} ${os.arch()}`,
     kernel: os.release(),
     loadAverage: os.loadavg().map(x => Math.round(x * 100) / 100),
-    fdLimit: readFdLimit('self'),
+    fdLimit: readFdLimit(),
     options: { ...rest, servers: servers.map(s => s.name), idleServers: idleServers.map(s => s.name) },
   }
 }
@@ -140,18 +143,15 @@ interface LoadRun {
 }
 
 /**
- * Runs `selectloop load ... --json` in its own process (with the fd limit raised), sampling
- * the server's RSS and threads every 200 ms; bounded by a deadline well past the load's own.
+ * Runs `selectloop load` in its own process (with the fd limit raised), sampling the server's RSS
+ * and threads every 200 ms; bounded by a deadline well past the load's own.
  */
-function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): Promise<{ stdout: string; failure: string | null; rssPeakKb: number | null; threadsPeak: number | null }> {
+function runLoadProcess(command: LoadCommand, serverPid: number, deadlineMs: number): Promise<{ stdout: string; failure: string | null; rssPeakKb: number | null; threadsPeak: number | null }> {
   return new Promise(resolve => {
-    const child = spawn('bash', ['-c', `${RAISE_FD_LIMIT}; exec "$@"`, 'bash', process.execPath, cliPath(), 'load', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawnCli(['load', ...loadArgs(command)], { wrapper: bashWrapper(RAISE_FD_LIMIT) })
     let stdout = ''
-    let stderr = ''
     child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', d => (stderr = (stderr + d).slice(-4096)))
+    const stderr = outputTail(child.stderr)
     let rssPeakKb: number | null = null
     let threadsPeak: number | null = null
     const sample = () => {
@@ -173,7 +173,7 @@ function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): 
       let failure: string | null = null
       if (timedOut) failure = `the load generator did not finish within ${Math.round(deadlineMs / 1000)} s`
       else if (code !== 0 && code !== 1) {
-        const last = stderr.trim().split('\n').at(-1) ?? ''
+        const last = lastLine(stderr())
         failure = `the load generator failed (${signal ?? `status ${code}`})${last ? `: ${last}` : ''}`
       }
       resolve({ stdout, failure, rssPeakKb, threadsPeak })
@@ -182,21 +182,21 @@ function runLoadProcess(args: string[], serverPid: number, deadlineMs: number): 
 }
 
 async function runCellOnce(o: BenchOptions, cell: Cell, server: RunningBenchServer): Promise<LoadRun> {
-  const args = [
-    '--target', `${server.host}:${server.port}`,
-    '--conns', String(cell.conns),
-    '--size', String(cell.size),
-    '--pipeline', String(cell.pipeline),
-    '--warmup', String(o.warmupMs / 1000),
-    '--duration', String(o.durationMs / 1000),
-    '--timeout', String(o.timeoutMs / 1000),
-    '--threads', String(o.loadThreads),
-    '--server-pid', String(server.pid),
-    '--json',
-  ] // prettier-ignore
+  const options: LoadOptions = {
+    host: server.host,
+    port: server.port,
+    conns: cell.conns,
+    size: cell.size,
+    pipeline: cell.pipeline,
+    warmupMs: o.warmupMs,
+    durationMs: o.durationMs,
+    timeoutMs: o.timeoutMs,
+    threads: o.loadThreads,
+    serverPid: server.pid,
+  }
   // Connecting is bounded by the per-connection deadline; the rest by warm-up + window.
   const deadline = o.warmupMs + o.durationMs + o.timeoutMs * 2 + 20_000
-  const run = await runLoadProcess(args, server.pid, deadline)
+  const run = await runLoadProcess({ mode: 'load', json: true, options }, server.pid, deadline)
   if (run.failure) return { result: null, failure: run.failure, rssPeakKb: run.rssPeakKb, threadsPeak: run.threadsPeak }
   try {
     const result = JSON.parse(run.stdout) as LoadResult
@@ -215,10 +215,10 @@ export function median(values: Array<number | null | undefined>): number | null 
 
 function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
   const results = runs.flatMap(r => (r.result ? [r.result] : []))
-  const errors = { timeout: 0, reset: 0, eof: 0, mismatch: 0, other: 0 } as ErrorCounts
+  const errors = noErrors()
   let connectFailures = 0
   for (const r of results) {
-    for (const k of ERROR_KINDS) errors[k] += r.errors[k]
+    addErrors(errors, r.errors)
     connectFailures += r.conns - r.connected
   }
   return {
@@ -233,7 +233,7 @@ function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
     p999Ms: median(results.map(r => r.latencyMs.p999)),
     maxMs: median(results.map(r => r.latencyMs.max)),
     errors,
-    errorTotal: ERROR_KINDS.reduce((s, k) => s + errors[k], 0),
+    errorTotal: totalErrors(errors),
     connectFailures,
     serverCpuPct: median(results.map(r => r.server?.cpuPct)),
     loadCpuPct: median(results.map(r => r.loadCpuPct)),
@@ -270,15 +270,15 @@ async function runIdleOn(o: BenchOptions, spec: ServerSpec, progress: Progress):
     return { type: 'unavailable', server: spec.name, reason: (e as Error).message }
   }
   try {
-    const args = [
-      '--target', `${server.host}:${server.port}`,
-      '--idle', String(o.idle),
-      '--hold', String(o.idleHoldMs / 1000),
-      '--timeout', String(Math.max(o.timeoutMs, 10_000) / 1000),
-      '--server-pid', String(server.pid),
-      '--json',
-    ] // prettier-ignore
-    const run = await runLoadProcess(args, server.pid, o.idleHoldMs + 180_000)
+    const options: IdleOptions = {
+      host: server.host,
+      port: server.port,
+      conns: o.idle,
+      holdMs: o.idleHoldMs,
+      timeoutMs: Math.max(o.timeoutMs, 10_000),
+      serverPid: server.pid,
+    }
+    const run = await runLoadProcess({ mode: 'idle', json: true, options }, server.pid, o.idleHoldMs + 180_000)
     if (run.failure) {
       progress.end('failed')
       return { type: 'idle', server: spec.name, result: null, failure: run.failure }

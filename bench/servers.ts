@@ -2,24 +2,13 @@
 // built CLI, or any external echo server command. Both are started through bash so that the
 // open-files limit can be raised first (Node cannot call setrlimit); a server that fails to start
 // is "not available" with the reason, never an abort.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { RAISE_FD_LIMIT, bashWrapper, describeExit, hasExited, outputTail, stopChild } from './child.js'
+import { StartFailure, startCliServer } from './cli-process.js'
 import { readChildren, readComm } from './proc.js'
-
-/** The built CLI (servers under benchmark run from tsc output, never through a loader). */
-export function cliPath(): string {
-  const url = import.meta.url.endsWith('.ts') ? new URL('../dist/bin/selectloop.js', import.meta.url) : new URL('../bin/selectloop.js', import.meta.url)
-  return fileURLToPath(url)
-}
-
-/**
- * A bash prologue raising the soft open-files limit: to 65536 where allowed, else to the hard
- * limit. Idle-connection tests need thousands of descriptors.
- */
-export const RAISE_FD_LIMIT = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null'
 
 export class NotAvailable extends Error {
   override name = 'NotAvailable'
@@ -43,86 +32,22 @@ export interface RunningBenchServer {
   stop(): Promise<void>
 }
 
-function lastLine(text: string): string {
-  const lines = text.split('\n').map(l => l.trim()).filter(Boolean)
-  return lines.at(-1) ?? ''
-}
-
-/** Keeps the last few KB of a stream, for error messages. */
-function tail(stream: NodeJS.ReadableStream | null): () => string {
-  let text = ''
-  stream?.setEncoding('utf8')
-  stream?.on('data', (d: string) => {
-    text = (text + d).slice(-4096)
-  })
-  return () => text
-}
-
-function describeExit(child: ChildProcess, stderr: string): string {
-  const how = child.signalCode ? `killed by ${child.signalCode}` : `exited with status ${child.exitCode}`
-  const why = lastLine(stderr)
-  return why ? `${how}: ${why}` : how
-}
-
-async function stopChild(child: ChildProcess, group: boolean): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const kill = (signal: NodeJS.Signals) => {
-    try {
-      if (group && child.pid) process.kill(-child.pid, signal)
-      else child.kill(signal)
-    } catch {
-      // already gone
-    }
-  }
-  const exited = once(child, 'exit')
-  kill('SIGTERM')
-  const timer = setTimeout(() => kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
-/** Starts `selectloop echo --model M --port 0 --quiet` and reads its `listening on HOST:PORT` line. */
+/** Starts `selectloop echo --model M --port 0 --quiet` (fd limit raised) and waits until it listens. */
 export async function startModelServer(spec: ServerSpec, timeoutMs = 20_000): Promise<RunningBenchServer> {
-  const child = spawn('bash', ['-c', `${RAISE_FD_LIMIT}; exec "$@"`, 'bash', process.execPath, cliPath(), 'echo', '--model', spec.model!, '--port', '0', '--quiet'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const stderr = tail(child.stderr)
-  let stdout = ''
-  child.stdout!.setEncoding('utf8')
-  const listening = new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new NotAvailable(`no 'listening on' line within ${timeoutMs / 1000} s`)), timeoutMs)
-    child.stdout!.on('data', (d: string) => {
-      stdout += d
-      const m = /^listening on (\S+):(\d+)\n/.exec(stdout)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m)
-      } else if (stdout.includes('\n')) {
-        clearTimeout(timer)
-        reject(new NotAvailable(`unexpected first line: ${stdout.split('\n')[0]}`))
-      }
-    })
-    child.on('exit', () => {
-      clearTimeout(timer)
-      reject(new NotAvailable(describeExit(child, stderr())))
-    })
-    child.on('error', e => reject(new NotAvailable(e.message)))
-  })
-  let m: RegExpExecArray
+  let server
   try {
-    m = await listening
+    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet'], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
   } catch (e) {
-    await stopChild(child, false)
-    throw e
+    throw e instanceof StartFailure ? new NotAvailable(e.message) : e
   }
-  child.stdout!.resume()
+  const { child, host, port } = server
   return {
     spec,
-    host: m[1],
-    port: Number(m[2]),
-    pid: child.pid!,
-    exitInfo: () => (child.exitCode !== null || child.signalCode !== null ? describeExit(child, stderr()) : null),
-    stop: () => stopChild(child, false),
+    host,
+    port,
+    pid: child.pid!, // bash exec'd node: the same process
+    exitInfo: server.exitInfo,
+    stop: async () => void (await stopChild(child)),
   }
 }
 
@@ -162,16 +87,16 @@ export async function startExternalServer(spec: ServerSpec, timeoutMs = 20_000):
   const command = spec.command!.replaceAll('{port}', String(port))
   // Its own process group, so that stopping it stops whatever the command started.
   const child = spawn('bash', ['-c', `${RAISE_FD_LIMIT}; ${command}`], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
-  const stderr = tail(child.stderr)
+  const stderr = outputTail(child.stderr)
   let failure: string | null = null
   child.on('error', e => (failure = e.message))
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (failure) throw new NotAvailable(failure)
-    if (child.exitCode !== null || child.signalCode !== null) throw new NotAvailable(`${describeExit(child, stderr())} before accepting connections`)
+    if (hasExited(child)) throw new NotAvailable(`${describeExit(child, stderr())} before accepting connections`)
     if (await accepts(host, port)) break
     if (Date.now() > deadline) {
-      await stopChild(child, true)
+      await stopChild(child, { group: true })
       throw new NotAvailable(`not accepting connections on ${host}:${port} after ${timeoutMs / 1000} s (${command})`)
     }
     await sleep(100)
@@ -181,8 +106,8 @@ export async function startExternalServer(spec: ServerSpec, timeoutMs = 20_000):
     host,
     port,
     pid: serverPid(child.pid!),
-    exitInfo: () => (child.exitCode !== null || child.signalCode !== null ? describeExit(child, stderr()) : null),
-    stop: () => stopChild(child, true),
+    exitInfo: () => (hasExited(child) ? describeExit(child, stderr()) : null),
+    stop: async () => void (await stopChild(child, { group: true })),
   }
 }
 

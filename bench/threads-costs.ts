@@ -7,46 +7,25 @@
 // measured for the net model as a yardstick. Start-up: time from connect() to the first echoed
 // byte, one connection at a time, with a new thread each (--pool 0) and with parked threads
 // (--pool N), and for a burst of N at once.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { stopChild } from './child.js'
+import { startCliServer, type CliServer } from './cli-process.js'
+import { readStatus } from './proc.js'
 
-const CLI = fileURLToPath(new URL('../bin/selectloop.js', import.meta.url))
-
-interface Server {
-  child: ChildProcess
-  port: number
+function startServer(args: string[]): Promise<CliServer> {
+  return startCliServer(['echo', '--port', '0', '--quiet', ...args])
 }
 
-async function startServer(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'echo', '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'ignore'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = ''
-    child.stdout!.setEncoding('utf8').on('data', d => {
-      out += d
-      const m = /listening on \S+:(\d+)/.exec(out)
-      if (m) resolve(Number(m[1]))
-    })
-    child.once('exit', code => reject(new Error(`server exited (${code}) before listening`)))
-  })
-  return { child, port }
+async function stopServer(s: CliServer): Promise<void> {
+  await stopChild(s.child)
 }
 
-async function stopServer(s: Server): Promise<void> {
-  const exited = new Promise(r => s.child.once('exit', r))
-  s.child.kill('SIGTERM')
-  await exited
-}
-
-function rss(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return Number(m![1]) * 1024
-}
-
-function threadCount(pid: number): number {
-  return Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
+/** The server's VmRSS (bytes) and thread count; it must be running. */
+function status(s: CliServer): { rss: number; threads: number } {
+  const st = readStatus(s.child.pid!)
+  if (!st) throw new Error(`cannot read /proc/${s.child.pid}/status`)
+  return { rss: st.rssKb * 1024, threads: st.threads }
 }
 
 /** Connects, sends one byte, resolves with the socket and the ms from connect() to its echo. */
@@ -73,11 +52,10 @@ async function memoryPerConnection(model: string, n: number): Promise<{ perConn:
   const warm = await echoedConnection(server.port)
   warm.socket.destroy()
   await settle(500)
-  const before = rss(server.child.pid!)
+  const before = status(server).rss
   const conns = await Promise.all(Array.from({ length: n }, () => echoedConnection(server.port)))
   await settle(1000)
-  const after = rss(server.child.pid!)
-  const threads = threadCount(server.child.pid!)
+  const { rss: after, threads } = status(server)
   conns.forEach(c => c.socket.destroy())
   await stopServer(server)
   return { perConn: (after - before) / n, threads }

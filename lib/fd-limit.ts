@@ -8,15 +8,29 @@ import { log } from './log.js'
 /** Descriptors kept free for Node itself (stdio, epoll, signal pipes, workers, timers). */
 export const FD_RESERVE = 32
 
-/** The soft limit on open files, from /proc/self/limits; null where it cannot be read. */
-export function readFdLimit(): number | null {
+/** A process's limits on open files (ulimit -n): `soft` is enforced, `hard` is as far as soft may be raised. */
+export interface FdLimit {
+  /** Infinity when unlimited. */
+  soft: number
+  /** Infinity when unlimited. */
+  hard: number
+}
+
+/**
+ * The open-files limits of a process (`Max open files` in /proc/PID/limits). Returns null where
+ * they cannot be read: the process is gone, or this is not Linux.
+ */
+export function readFdLimit(pid: number | 'self' = 'self'): FdLimit | null {
+  let text: string
   try {
-    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
-    if (!m || m[1] === 'unlimited') return null
-    return Number(m[1])
+    text = readFileSync(`/proc/${pid}/limits`, 'utf8')
   } catch {
     return null
   }
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text)
+  if (!m) return null
+  const n = (s: string) => (s === 'unlimited' ? Infinity : Number(s))
+  return { soft: n(m[1]), hard: n(m[2]) }
 }
 
 /**
@@ -24,9 +38,9 @@ export function readFdLimit(): number | null {
  * lowered when the descriptor limit would be reached first — with a log line saying why when the
  * user asked for more than fits.
  */
-export function capConnections(requested: number | undefined, fallback: number, limit = readFdLimit()): number {
+export function capConnections(requested: number | undefined, fallback: number, limit = readFdLimit()?.soft ?? null): number {
   const wanted = requested ?? fallback
-  if (limit === null) return wanted
+  if (limit === null || limit === Infinity) return wanted
   const room = Math.max(1, limit - FD_RESERVE)
   if (wanted <= room) return wanted
   if (requested !== undefined || room < fallback / 2) {

@@ -4,8 +4,9 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
+import { builtUrl } from '../lib/built.js'
 
-const MICRO = fileURLToPath(new URL('../dist/bench/micro/index.js', import.meta.url))
+const MICRO = fileURLToPath(builtUrl(new URL('../bench/micro/index.ts', import.meta.url)))
 
 t.test('every suite runs and prints its table', async t => {
   const child = spawn(process.execPath, [MICRO, '--time', '10'], { stdio: ['ignore', 'pipe', 'pipe'] })

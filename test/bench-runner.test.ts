@@ -2,12 +2,11 @@
 // JSON line per cell plus a header, a chart and a table; a server that cannot start is reported
 // as not available instead of aborting the run. No assertion is about speed.
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { CLI } from './helpers/process.js'
+import { spawnCli } from '../bench/cli-process.js'
 import type { BenchRow, CellRow, HeaderRow, UnavailableRow } from '../bench/runner.js'
 
 interface BenchRun {
@@ -21,9 +20,7 @@ interface BenchRun {
 async function bench(t: Test, args: string[]): Promise<BenchRun> {
   const out = mkdtempSync(path.join(tmpdir(), 'selectloop-bench-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
-  const child = spawn(process.execPath, [CLI, 'bench', ...args, '--duration', '0.5', '--warmup', '0.1', '--out', out], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawnCli(['bench', ...args, '--duration', '0.5', '--warmup', '0.1', '--out', out])
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', d => (stdout += d))

@@ -1,14 +1,76 @@
-// The load generator against real servers: a real echo server (counts messages, no errors),
-// deliberately broken ones written here with net (corrupting, silent, closing, resetting),
-// nothing listening at all, and the idle-connection test. No assertion is about speed.
+// The load generator: its command line (what the bench runner builds is what the command parses),
+// then against real servers: a real echo server (counts messages, no errors), deliberately broken
+// ones written here with net (corrupting, silent, closing, resetting), nothing listening at all,
+// and the idle-connection test. No assertion is about speed.
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
-import { spawn } from 'node:child_process'
-import { startServer, CLI, type ServerProcess } from './helpers/process.js'
-import { runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
-import { runIdle } from '../bench/idle.js'
-import { freePort } from '../bench/servers.js'
+import { startServer, type ServerProcess } from './helpers/process.js'
+import { spawnCli } from '../bench/cli-process.js'
+import { bashWrapper } from '../bench/child.js'
+import { LOAD_DEFAULTS, runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
+import { IDLE_DEFAULTS, runIdle } from '../bench/idle.js'
+import { loadArgs, parseLoadArgs, type LoadCommand } from '../bench/load-cli.js'
+import { freePort } from './helpers/net.js'
+
+const roundTrip = (c: LoadCommand) => parseLoadArgs(loadArgs(c))
+
+t.test('the command line: options → argv → options is the identity', async t => {
+  const defaults = parseLoadArgs(['--target', '127.0.0.1:9000'])
+  t.strictSame(defaults, { mode: 'load', json: false, options: { host: '127.0.0.1', port: 9000, ...LOAD_DEFAULTS } }, 'the defaults')
+  t.strictSame(roundTrip(defaults!), defaults, 'the defaults, spelled out and read back')
+  for (const flag of ['--target', '--conns', '--size', '--pipeline', '--warmup', '--duration', '--timeout', '--threads']) {
+    t.ok(loadArgs(defaults!).includes(flag), `${flag} is spelled out, not left to the child's defaults`)
+  }
+  const idleDefaults = parseLoadArgs(['--target', '127.0.0.1:9000', '--idle', '7'])
+  t.strictSame(
+    idleDefaults,
+    { mode: 'idle', json: false, options: { host: '127.0.0.1', port: 9000, conns: 7, holdMs: IDLE_DEFAULTS.holdMs, timeoutMs: LOAD_DEFAULTS.timeoutMs } },
+    'the idle defaults',
+  )
+  t.strictSame(roundTrip(idleDefaults!), idleDefaults, 'the idle defaults, spelled out and read back')
+
+  // Every option away from its default, each alone and all at once.
+  const load: Required<LoadOptions> = {
+    host: 'localhost',
+    port: 65535,
+    conns: 1000,
+    size: 16 * 1024 * 1024,
+    pipeline: 4096,
+    warmupMs: 0,
+    durationMs: 50,
+    timeoutMs: 10,
+    threads: 64,
+    serverPid: 4321,
+  }
+  const base = defaults!.options as LoadOptions
+  for (const key of Object.keys(load) as Array<keyof LoadOptions>) {
+    t.not(load[key], base[key], `${key}: not its default`)
+    const one: LoadCommand = { mode: 'load', json: false, options: { ...base, [key]: load[key] } }
+    t.strictSame(roundTrip(one), one, `${key} alone`)
+  }
+  const all: LoadCommand = { mode: 'load', json: true, options: load }
+  t.strictSame(roundTrip(all), all, 'every load option, and --json')
+  const idle: LoadCommand = { mode: 'idle', json: true, options: { host: '::1', port: 1, conns: 1_000_000, holdMs: 0, timeoutMs: 86_400_000, serverPid: 1 } }
+  t.strictSame(roundTrip(idle), idle, 'every idle option, an IPv6 host, the longest timeout')
+  t.strictSame(loadArgs(idle).slice(0, 2), ['--target', '[::1]:1'], 'an IPv6 host in brackets')
+
+  // Milliseconds → seconds → milliseconds, for every count up to 20 s and some far beyond.
+  const lost: number[] = []
+  const counts = [...Array.from({ length: 20_001 }, (_, ms) => ms), 86_399_999, 86_400_000, 12_345_678]
+  for (const ms of counts) {
+    const c: LoadCommand = { mode: 'load', json: false, options: { ...base, warmupMs: ms } }
+    if ((roundTrip(c)?.options as LoadOptions).warmupMs !== ms) lost.push(ms)
+  }
+  t.same(lost, [], `${counts.length} durations read back to the millisecond`)
+})
+
+t.test('the command line: bad values are usage errors', async t => {
+  for (const args of [['--conns', '0'], ['--size', '32m'], ['--duration', '0.01'], ['--timeout', 'soon'], ['--idle', '0'], ['--idle', '5', '--hold=-1'], ['--hold=-1']]) {
+    t.throws(() => parseLoadArgs(['--target', '127.0.0.1:9', ...args]), { name: 'UsageError' }, args.join(' '))
+  }
+  t.throws(() => parseLoadArgs(['--conns', '3']), { name: 'UsageError', message: /--target HOST:PORT is required/ })
+})
 
 /** A net server on an ephemeral port running `handler` per connection; closed at teardown. */
 async function tinyServer(t: Test, handler: (socket: net.Socket) => void): Promise<number> {
@@ -38,7 +100,6 @@ function options(port: number, over: Partial<LoadOptions> = {}): LoadOptions {
     warmupMs: 100,
     durationMs: 500,
     timeoutMs: 2000,
-    connectTimeoutMs: 2000,
     threads: 1,
     ...over,
   }
@@ -46,7 +107,7 @@ function options(port: number, over: Partial<LoadOptions> = {}): LoadOptions {
 
 /** Runs `selectloop load ... --json`; resolves with the exit code and the parsed report. */
 async function loadCli(args: string[]): Promise<{ code: number | null; result: LoadResult | null; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, 'load', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnCli(['load', ...args])
   let out = ''
   let err = ''
   child.stdout.setEncoding('utf8').on('data', d => (out += d))
@@ -88,7 +149,7 @@ t.test('against the net echo server', async t => {
   })
 
   t.test('the human report names every figure', async t => {
-    const child = spawn(process.execPath, [CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--conns', '2', '--warmup', '0', '--duration', '0.3'])
+    const child = spawnCli(['load', '--target', `127.0.0.1:${server.port}`, '--conns', '2', '--warmup', '0', '--duration', '0.3'])
     let out = ''
     child.stdout.setEncoding('utf8').on('data', d => (out += d))
     const [code] = await once(child, 'close')
@@ -115,9 +176,8 @@ t.test('against the net echo server', async t => {
   })
 
   t.test('idle connections past the open-file limit: EMFILE failures, said plainly', async t => {
-    const child = spawn('bash', ['-c', `ulimit -n 80; exec "$@"`, 'bash', process.execPath, CLI, 'load', '--target', `127.0.0.1:${server.port}`, '--idle', '120', '--hold', '0', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const args = ['load', '--target', `127.0.0.1:${server.port}`, '--idle', '120', '--hold', '0', '--json']
+    const child = spawnCli(args, { wrapper: bashWrapper('ulimit -n 80') })
     let out = ''
     child.stdout.setEncoding('utf8').on('data', d => (out += d))
     const [code] = await once(child, 'close')

@@ -4,7 +4,7 @@
 import t from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
-import { builtUrl } from '../lib/threads/built.js'
+import { builtUrl } from '../lib/built.js'
 import { ThreadHost } from '../lib/threads/host.js'
 import { Mutex } from '../lib/threads/mutex.js'
 import { Collector, connect } from './helpers/net.js'

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { builtUrl } from '../lib/threads/built.js'
+import { builtUrl } from '../lib/built.js'
 import { Mutex } from '../lib/threads/mutex.js'
 import type { MutexJob } from './fixtures/mutex-worker.js'
 

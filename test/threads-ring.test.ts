@@ -3,7 +3,7 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
-import { builtUrl } from '../lib/threads/built.js'
+import { builtUrl } from '../lib/built.js'
 import { FLAG_CLOSED, FLAG_EOF, FLAG_RESET, ResetReason, Ring } from '../lib/threads/ring.js'
 import { patternBytes } from './helpers/net.js'
 import type { RingJob } from './fixtures/ring-worker.js'

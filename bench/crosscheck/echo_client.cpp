@@ -5,9 +5,9 @@
 // (memcmp) with what was sent, a warm-up that is not counted, then a measured window; prints
 // msgs/s, MB/s, p50/p99/max latency and errors, plus its own CPU time.
 // Build:  g++ -O2 -std=c++17 -o /tmp/echo_client bench/crosscheck/echo_client.cpp
-// Run:    node dist/lib/cli.js echo --model net --port 0 --quiet      # prints "listening on 127.0.0.1:PORT"
+// Run:    node dist/bin/selectloop.js echo --model net --port 0 --quiet      # prints "listening on 127.0.0.1:PORT"
 //         /tmp/echo_client 127.0.0.1 PORT CONNS SIZE PIPELINE WARMUP_S DURATION_S
-//         node dist/lib/cli.js load --target 127.0.0.1:PORT --conns CONNS --size SIZE --pipeline PIPELINE
+//         node dist/bin/selectloop.js load --target 127.0.0.1:PORT --conns CONNS --size SIZE --pipeline PIPELINE
 //              --warmup WARMUP_S --duration DURATION_S                  # the same load, for comparison
 #include <arpa/inet.h>
 #include <errno.h>

@@ -41,7 +41,12 @@ export interface Loss {
 }
 
 /** How a tracked client ended (or that it has not). */
-type SenderState = 'present' | 'quit' | 'aborted'
+const SenderState = {
+  PRESENT: 'PRESENT',
+  QUIT: 'QUIT', // left with a quit word: everything it wrote is owed to those present
+  ABORTED: 'ABORTED', // reset: owes nobody the rest
+} as const
+type SenderState = (typeof SenderState)[keyof typeof SenderState]
 
 interface SenderRecord {
   /** Ledger clock of each message written, in order: sendClocks[k - 1] is message #k's. */
@@ -131,7 +136,7 @@ export class DeliveryLedger {
   /** A tracked client exists (before it sends its name): lines naming it are checked. */
   track(name: string): void {
     if (this.senders.has(name)) throw new Error(`name ${name} is tracked already`)
-    this.senders.set(name, { sendClocks: [], state: 'present' })
+    this.senders.set(name, { sendClocks: [], state: SenderState.PRESENT })
     this.receivers.set(name, { welcomeClock: null, expecting: false, views: new Map() })
   }
 
@@ -159,14 +164,14 @@ export class DeliveryLedger {
 
   /** `name` has written its quit word after its last message: others must see all before `left`. */
   quit(name: string): void {
-    this.sender(name).state = 'quit'
+    this.sender(name).state = SenderState.QUIT
     this.receiver(name).expecting = false
   }
 
   /** `name` ended abruptly (reset, or it was dropped): others may have any prefix of its messages. */
   aborted(name: string): void {
     const s = this.sender(name)
-    if (s.state === 'present') s.state = 'aborted'
+    if (s.state === SenderState.PRESENT) s.state = SenderState.ABORTED
     this.receiverGone(name)
   }
 
@@ -231,7 +236,7 @@ export class DeliveryLedger {
     for (const [receiver, r] of this.receivers) {
       if (!r.expecting) continue
       for (const [sender, s] of this.senders) {
-        if (sender === receiver || s.state !== 'present') continue
+        if (sender === receiver || s.state !== SenderState.PRESENT) continue
         missing += this.owed(r, sender, s)
       }
     }
@@ -243,7 +248,7 @@ export class DeliveryLedger {
     for (const [receiver, r] of this.receivers) {
       if (!r.expecting) continue
       for (const [sender, s] of this.senders) {
-        if (sender === receiver || s.state !== 'present') continue
+        if (sender === receiver || s.state !== SenderState.PRESENT) continue
         const owed = this.owed(r, sender, s)
         if (owed > 0) this.loss({ kind: 'missing-at-end', receiver, sender, detail: `${owed} of ${sender}'s messages never arrived` })
       }
@@ -340,7 +345,7 @@ export class DeliveryLedger {
     if (v.sawLeft) return this.loss({ kind: 'bad-announcement', receiver, sender, detail: `${sender} left twice` })
     v.sawLeft = true
     const s = this.sender(sender)
-    if (s.state !== 'quit') return
+    if (s.state !== SenderState.QUIT) return
     const owed = this.owed(r, sender, s)
     if (owed > 0) {
       this.loss({ kind: 'missing-at-left', receiver, sender, detail: `${sender} quit after #${s.sendClocks.length}; ${owed} never arrived` })

@@ -1,11 +1,9 @@
 // The servers under soak: started from the built CLI as real processes (as a user runs them),
 // watched (alive? resident memory?) and stopped with SIGTERM, whose exit status is part of the verdict.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { startCliServer, StartFailure, type CliServer } from '../cli-process.js'
+import { hasExited, stopChild } from '../child.js'
+import { readFdCount, readStatus } from '../proc.js'
 
-/** dist/bin/selectloop.js, next to this module's build output (dist/bench/soak/). */
-const CLI = fileURLToPath(new URL('../../bin/selectloop.js', import.meta.url))
 const START_TIMEOUT_MS = 15_000
 const STOP_TIMEOUT_MS = 10_000
 /** The end of each server's stderr is kept to explain a failure; the rest is dropped (bounded). */
@@ -31,63 +29,27 @@ export interface SoakServer {
  * Starts `node [NODE_ARGS...] dist/bin/selectloop.js ARGS...` and resolves once it prints
  * `listening on HOST:PORT`.
  */
-export function startServer(label: string, args: string[], nodeArgs: string[] = []): Promise<SoakServer> {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-STDERR_KEPT)
-  })
-  const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))
-  return new Promise((resolve, reject) => {
-    let out = ''
-    const fail = (why: string) => {
-      clearTimeout(timer)
-      child.kill('SIGKILL')
-      reject(new Error(`${label} server: ${why}${stderr ? `\n${stderr.trimEnd()}` : ''}`))
-    }
-    const timer = setTimeout(() => fail('did not start listening in time'), START_TIMEOUT_MS)
-    const onEarlyExit = (code: number | null) => fail(`exited (${code}) before listening`)
-    child.once('exit', onEarlyExit)
-    const onData = (d: string) => {
-      out += d
-      const m = /^listening on (\S+):(\d+)$/m.exec(out)
-      if (!m) return
-      clearTimeout(timer)
-      child.off('exit', onEarlyExit)
-      child.stdout!.off('data', onData)
-      child.stdout!.resume() // keep draining stdout so a chatty server never blocks on it
-      resolve(processServer(label, child, m[1], Number(m[2]), exited, () => stderr))
-    }
-    child.stdout!.setEncoding('utf8').on('data', onData)
-  })
-}
-
-function processServer(
-  label: string,
-  child: ChildProcess,
-  host: string,
-  port: number,
-  exited: Promise<number | null>,
-  stderr: () => string,
-): SoakServer {
-  const alive = () => child.exitCode === null && child.signalCode === null
+export async function startServer(label: string, args: string[], nodeArgs: string[] = []): Promise<SoakServer> {
+  let server: CliServer
+  try {
+    server = await startCliServer(args, { nodeArgs, timeoutMs: START_TIMEOUT_MS, stderrKept: STDERR_KEPT })
+  } catch (e) {
+    if (!(e instanceof StartFailure)) throw e
+    throw new Error(`${label} server: ${e.message}${e.stderr ? `\n${e.stderr.trimEnd()}` : ''}`)
+  }
+  const { child, host, port } = server
+  const pid = child.pid!
+  const alive = () => !hasExited(child)
   return {
     label,
     host,
     port,
-    pid: child.pid ?? null,
+    pid,
     alive,
-    rss: () => (alive() && child.pid ? rssOf(child.pid) : null),
-    fds: () => (alive() && child.pid ? fdsOf(child.pid) : null),
-    async stop() {
-      if (!alive()) return exited
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
-      const code = await exited
-      clearTimeout(timer)
-      return code
-    },
-    stderrTail: stderr,
+    rss: () => (alive() ? rssBytes(pid) : null),
+    fds: () => (alive() ? readFdCount(pid) : null),
+    stop: () => stopChild(child, { graceMs: STOP_TIMEOUT_MS }),
+    stderrTail: server.stderr,
   }
 }
 
@@ -108,23 +70,10 @@ export function externalServer(label: string, hostPort: string): SoakServer {
   }
 }
 
-/** Resident set size from /proc (Linux); null elsewhere or once the process is gone. */
-export function rssOf(pid: number): number | null {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : null
-  } catch {
-    return null
-  }
-}
-
-/** Open descriptors of `pid` (Linux); null elsewhere or once the process is gone. */
-export function fdsOf(pid: number): number | null {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).length
-  } catch {
-    return null
-  }
+/** Resident set size in bytes (Linux /proc); null elsewhere or once the process is gone. */
+function rssBytes(pid: number): number | null {
+  const status = readStatus(pid)
+  return status ? status.rssKb * 1024 : null
 }
 
 type Sample = { at: number; rss: number; fds: number }

@@ -17,10 +17,17 @@ const QUIT_WORDS = ['salir', 'bye', '/quit'] as const
 /** The server's default --max-line; a message is kept well below it. */
 const MAX_MESSAGE_BYTES = 4000
 
-export type ClientState = 'CONNECTING' | 'NAMING' | 'CHATTING' | 'LEAVING' | 'DONE'
+export const ClientState = {
+  CONNECTING: 'CONNECTING',
+  NAMING: 'NAMING',
+  CHATTING: 'CHATTING',
+  LEAVING: 'LEAVING',
+  DONE: 'DONE',
+} as const
+export type ClientState = (typeof ClientState)[keyof typeof ClientState]
 
 export class TrackedClient {
-  state: ClientState = 'CONNECTING'
+  state: ClientState = ClientState.CONNECTING
   /** Why the server ended it without being asked to (null: it did not). */
   failure: string | null = null
   private link: LineSocket | null = null
@@ -42,16 +49,16 @@ export class TrackedClient {
     const link = this.link
     link.onLine = raw => this.ledger.line(this.name, raw)
     void link.ended.then(e => this.onEnded(e.how === 'error' ? `reset (${e.code})` : e.how === 'eof' ? 'closed by the server' : ''))
-    this.state = 'NAMING'
+    this.state = ClientState.NAMING
     link.write(`${this.name}\n`)
     const welcome = await link.waitForLine(text => text.startsWith(`welcome ${this.name}, `), JOIN_TIMEOUT_MS)
     if (welcome === null) return this.lost('no welcome') // a no-op if it ended already (the loss is recorded)
-    this.state = 'CHATTING'
+    this.state = ClientState.CHATTING
     return true
   }
 
   get chatting(): boolean {
-    return this.state === 'CHATTING'
+    return this.state === ClientState.CHATTING
   }
 
   /** Writes the next message, with a body of `length` code points. */
@@ -80,7 +87,7 @@ export class TrackedClient {
   /** Leaves with a quit word; resolves once the server has closed (a loss if it does not). */
   async quit(): Promise<void> {
     if (!this.chatting) return
-    this.state = 'LEAVING'
+    this.state = ClientState.LEAVING
     this.ledger.quit(this.name)
     this.link!.write(`${pick(QUIT_WORDS)}\n`)
     const timer = setTimeout(() => this.lost('no goodbye after the quit word'), GOODBYE_TIMEOUT_MS)
@@ -92,7 +99,7 @@ export class TrackedClient {
 
   /** Leaves abruptly, with a RST. */
   reset(): void {
-    if (this.state === 'DONE') return
+    if (this.state === ClientState.DONE) return
     this.ledger.aborted(this.name)
     this.done()
     this.link?.reset()
@@ -121,13 +128,22 @@ export class TrackedClient {
   }
 
   private onEnded(why: string): void {
-    if (this.state === 'NAMING' || this.state === 'CHATTING') this.lost(why)
-    else if (this.state === 'DONE') return
-    this.done()
+    switch (this.state) {
+      case ClientState.NAMING:
+      case ClientState.CHATTING:
+        this.lost(why) // an end nobody asked for
+        return
+      case ClientState.CONNECTING:
+      case ClientState.LEAVING:
+        this.done()
+        return
+      case ClientState.DONE:
+        return
+    }
   }
 
   private lost(why: string): false {
-    if (this.state !== 'DONE') {
+    if (this.state !== ClientState.DONE) {
       this.failure = why
       this.ledger.dropped(this.name, why)
       this.done()
@@ -137,8 +153,8 @@ export class TrackedClient {
   }
 
   private done(): void {
-    if (this.state === 'DONE') return
-    this.state = 'DONE'
+    if (this.state === ClientState.DONE) return
+    this.state = ClientState.DONE
     this.ledger.receiverGone(this.name)
   }
 }

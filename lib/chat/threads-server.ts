@@ -7,7 +7,7 @@
 import net from 'node:net'
 import { log, RateLimitedLog } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
-import { builtSibling } from '../threads/built.js'
+import { builtSibling } from '../built.js'
 import { ThreadHost, slotCountFor } from '../threads/host.js'
 import { SharedClientList, Why } from './client-list.js'
 import { OPERATOR_HELP, parseOperatorLine } from './commands.js'

@@ -4,7 +4,7 @@
 import net from 'node:net'
 import { RateLimitedLog } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
-import { builtSibling } from '../threads/built.js'
+import { builtSibling } from '../built.js'
 import { ThreadHost } from '../threads/host.js'
 import type { EchoOptions } from './options.js'
 

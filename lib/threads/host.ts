@@ -33,7 +33,7 @@ import type net from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { RateLimitedLog, log } from '../log.js'
 import { FD_RESERVE, readFdLimit } from '../fd-limit.js'
-import { builtSibling } from './built.js'
+import { builtSibling } from '../built.js'
 import type { HostMessage, Outcome, ServeMessage, ThreadBoot, ThreadMessage } from './handler.js'
 import { FLAG_CLOSED, FLAG_EOF, FLAG_RESET, ResetReason, type Ring } from './ring.js'
 import { SlotTable } from './slots.js'
@@ -417,7 +417,7 @@ export class ThreadHost {
   private idleWaiters: Array<() => void> = []
 
   constructor(options: ThreadHostOptions) {
-    const fdLimit = readFdLimit()
+    const fdLimit = readFdLimit()?.soft ?? null
     this.maxThreads = fitThreadCap(options.maxThreads, fdLimit)
     this.refusalRoom = fdLimit === null ? Infinity : Math.max(MIN_REFUSAL_ROOM, fdLimit - FD_RESERVE - this.maxThreads * FDS_PER_THREAD)
     this.pool = Math.min(options.pool, this.maxThreads)
@@ -677,7 +677,7 @@ export class ThreadHost {
  * holds ~4 descriptors of its own, so `ulimit -n 64` allows a handful of threads, not 256. Says so
  * when it lowers the cap.
  */
-export function fitThreadCap(requested: number, limit = readFdLimit()): number {
+export function fitThreadCap(requested: number, limit = readFdLimit()?.soft ?? null): number {
   if (limit === null) return requested
   const room = Math.max(1, Math.floor((limit - FD_RESERVE) / FDS_PER_THREAD))
   if (requested <= room) return requested

@@ -100,12 +100,5 @@ export function patternBytes(n: number, seed = 1): Buffer {
   return b
 }
 
-/** A port on 127.0.0.1 with nobody listening on it (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
-}
+/** A port on 127.0.0.1 with nobody listening on it (bound, then released): the bench's own. */
+export { freePort } from '../../bench/servers.js'

@@ -1,10 +1,9 @@
 // Reads a process's resident memory from /proc (Linux), for tests that bound server memory.
-import { readFileSync } from 'node:fs'
+import { readStatus } from '../../bench/proc.js'
 
-/** Resident set size of `pid` in bytes. */
+/** Resident set size of `pid` in bytes; throws if it cannot be read (the process is gone). */
 export function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const m = /VmRSS:\s+(\d+) kB/.exec(status)
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`)
-  return Number(m[1]) * 1024
+  const status = readStatus(pid)
+  if (!status) throw new Error(`no VmRSS for pid ${pid}`)
+  return status.rssKb * 1024
 }

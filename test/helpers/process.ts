@@ -1,9 +1,12 @@
 // Real server processes for behaviour tests: spawn the built CLI (dist/), wait for its
-// `listening on HOST:PORT` line, and stop it by its own pid when the test ends.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+// `listening on HOST:PORT` line, and stop it by its own pid when the test ends. Spawning and the
+// wait are bench/cli-process.ts's (the bench and the soak start their servers the same way);
+// this adds what tests need: all of the output, waits for any of it, and stdin.
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawnCli as spawnBuiltCli, waitForListening, type CliSpawnOptions } from '../../bench/cli-process.js'
+import { stopChild } from '../../bench/child.js'
 
-export const CLI = fileURLToPath(new URL('../../dist/bin/selectloop.js', import.meta.url))
+export { CLI } from '../../bench/cli-process.js'
 
 /** A CLI process started by spawnCli: its output so far, its stdin, and a way to stop it. */
 export interface CliProcess {
@@ -36,12 +39,7 @@ export interface ServerProcess extends CliProcess {
   port: number
 }
 
-export interface SpawnOptions {
-  env?: NodeJS.ProcessEnv
-  nodeArgs?: string[]
-  /** A command the node invocation is appended to, e.g. ['bash', '-c', 'ulimit -n 64 && exec "$@"', 'bash']. */
-  wrapper?: string[]
-}
+export type SpawnOptions = CliSpawnOptions
 
 /**
  * A `threads`-model server runs without tap's preloads. tap puts `--import=@tapjs/processinfo...`
@@ -57,11 +55,7 @@ function preloadFree(args: string[]): string[] {
 
 /** Spawns `node dist/bin/selectloop.js ...args` with piped stdin/stdout/stderr (a server, a client). */
 export function spawnCli(args: string[], opts: SpawnOptions = {}): CliProcess {
-  const command = [...(opts.wrapper ?? []), ...preloadFree(args), process.execPath, ...(opts.nodeArgs ?? []), CLI, ...args]
-  const child = spawn(command[0], command.slice(1), {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ...opts.env },
-  })
+  const child = spawnBuiltCli(args, { ...opts, wrapper: [...(opts.wrapper ?? []), ...preloadFree(args)], stdin: 'pipe' })
   let out = ''
   let err = ''
   const waiters: Array<() => void> = []
@@ -95,14 +89,7 @@ export function spawnCli(args: string[], opts: SpawnOptions = {}): CliProcess {
     mark: () => ({ out: out.length, err: err.length }),
     write: text => void child.stdin.write(text),
     exited,
-    async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000) {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-      child.kill(signal)
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
-      const code = await exited
-      clearTimeout(timer)
-      return code
-    },
+    stop: (signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000) => stopChild(child, { signal, graceMs }),
   }
 }
 
@@ -112,10 +99,8 @@ export async function startServer(
   opts: SpawnOptions & { timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
   const proc = spawnCli(args, opts)
-  const line = await proc.waitForOutput(/listening on (\S+):(\d+)\n/, opts.timeoutMs ?? 15_000).catch(err => {
-    proc.child.kill('SIGKILL')
-    throw err
+  const { host, port } = await waitForListening(proc.child, { timeoutMs: opts.timeoutMs ?? 15_000 }).catch((err: Error) => {
+    throw new Error(`${err.message}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`)
   })
-  const [, host, port] = /listening on (\S+):(\d+)/.exec(line)!
-  return { ...proc, host, port: Number(port) }
+  return { ...proc, host, port }
 }

@@ -1,6 +1,7 @@
-// Worker threads must start from plain .js (Node 20 cannot strip types). At run time everything
-// already comes from tsc's output (dist/), but tests load the sources through tap's TypeScript
-// loader, where import.meta.url ends in .ts: map such a URL to the same file under dist/.
+// The built JavaScript of a module. Some files must run as plain .js: worker-thread entries (Node 20
+// cannot strip types) and the CLI that tests and benchmarks start as a process. At run time
+// everything already comes from tsc's output (dist/), but tests load the sources through tap's
+// TypeScript loader, where import.meta.url ends in .ts: map such a URL to the same file under dist/.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
