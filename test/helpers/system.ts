@@ -26,7 +26,7 @@ export function requireCommand(t: Test, command: string, needed: string): string
   } else {
     console.error(`SKIPPED: ${why}`)
     t.comment(`SKIPPED: ${why}`)
-    t.skip(`SKIPPED: ${why}`)
+    t.plan(0, `SKIPPED: ${why}`) // TAP's skip: "1..0 # SKIP why"
   }
   return null
 }
