@@ -17,7 +17,13 @@ import type { Framing } from './options.js'
 const NEWLINE = 0x0a
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
 
-export type FramingMode = 'undecided' | 'line' | 'chunk'
+/** How the framer cuts: decided at construction, or by the first read under auto framing. */
+export const FramingMode = {
+  UNDECIDED: 'undecided',
+  LINE: 'line',
+  CHUNK: 'chunk',
+} as const
+export type FramingMode = (typeof FramingMode)[keyof typeof FramingMode]
 
 export interface Framed {
   /** Complete messages, in order, without their line endings. */
@@ -36,7 +42,7 @@ export class MessageFramer {
     framing: Framing,
     readonly maxBytes: number,
   ) {
-    this.modeNow = framing === 'auto' ? 'undecided' : framing
+    this.modeNow = framing === 'auto' ? FramingMode.UNDECIDED : framing === 'line' ? FramingMode.LINE : FramingMode.CHUNK
   }
 
   get mode(): FramingMode {
@@ -47,7 +53,7 @@ export class MessageFramer {
   push(data: Buffer): Framed {
     const out: Framed = { messages: [], tooLong: false }
     if (data.length === 0) return out
-    if (this.modeNow === 'undecided') this.modeNow = data.includes(NEWLINE) ? 'line' : 'chunk'
+    if (this.modeNow === FramingMode.UNDECIDED) this.modeNow = data.includes(NEWLINE) ? FramingMode.LINE : FramingMode.CHUNK
     let start = 0
     for (let nl = data.indexOf(NEWLINE); nl !== -1; nl = data.indexOf(NEWLINE, start)) {
       if (this.pendingBytes + (nl - start) > this.maxBytes) return { ...out, tooLong: true }
@@ -60,7 +66,7 @@ export class MessageFramer {
       this.pendingBytes += data.length - start
     }
     // Chunk mode: the rest of this read is a message too, unless it ends inside a character.
-    if (this.modeNow === 'chunk' && this.pendingBytes > 0 && incompleteUtf8Tail(this.joinPending()) === 0) {
+    if (this.modeNow === FramingMode.CHUNK && this.pendingBytes > 0 && incompleteUtf8Tail(this.joinPending()) === 0) {
       out.messages.push(this.take(Buffer.alloc(0)))
     }
     return out
