@@ -129,16 +129,21 @@ export function handle(conn: BlockingConnection, ctx: ThreadContext): void {
     if (!isDisconnect(err)) throw err // a bug: the worker logs it; `finally` still leaves cleanly
     ending = describeDisconnect(err)
   } finally {
-    // with lock: clients.remove(conn); broadcast(f"{name} left", conn)
-    locked(() => {
-      if (list.why(me.id) === Why.DROPPED) {
-        const queued = list.queuedWhenDropped(me.id)
-        logLines.push(`dropping ${room.who(me)} (${me.peer}): not reading, ${queued} bytes queued for it (max ${options.maxOutbuf})`)
-      }
-      room.closed(me, ending)
-    })
+    locked(() => leave(me, ending)) // with lock: clients.remove(conn); broadcast(f"{name} left", conn)
     conn.close() // what was queued for it is still sent, then FIN
   }
+}
+
+/**
+ * Lock held. The connection leaves the room. One dropped as not reading (by the list's deliver(),
+ * in whichever thread was writing to it) is logged as such first, here, by its own thread.
+ */
+function leave(me: ChatThread, ending: string): void {
+  if (list.why(me.id) === Why.DROPPED) {
+    const queued = list.queuedWhenDropped(me.id)
+    logLines.push(`dropping ${room.who(me)} (${me.peer}): not reading, ${queued} bytes queued for it (max ${options.maxOutbuf})`)
+  }
+  room.closed(me, ending)
 }
 
 /** One connection, seen from its own thread: the room's Session, its framer and its flood meter. */
