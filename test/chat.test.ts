@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
 import { connect } from './helpers/net.js'
-import { connectChat, joinChat, sleep, type ChatClient } from './helpers/chat.js'
+import { connectChat, eventually, joinChat, joinWhenServed, sleep, spaceOut, type ChatClient } from './helpers/chat.js'
 import { rssBytes } from './helpers/proc-stats.js'
 
 const MODELS = ['selector', 'threads']
@@ -131,8 +131,7 @@ for (const model of MODELS) {
       await py.next(/^welcome py,/)
       await nc.next(/^py joined$/)
       py.write('hola desde python')
-      t.equal(await nc.next(/^py: /), 'py: hola desde python')
-      await sleep(50)
+      t.equal(await nc.next(/^py: /), 'py: hola desde python') // read and relayed: the next write is another read
       py.write('¿qué tal?')
       t.equal(await nc.next(/^py: /), 'py: ¿qué tal?', 'each send is one message')
       py.write('one\ntwo\n')
@@ -150,14 +149,13 @@ for (const model of MODELS) {
       const py = await connectChat(s.port, 'chunk')
       closing(t, ana, py)
       py.write('py')
-      await sleep(100)
-      t.same(py.lines(), [], 'no newline yet: the name is not complete')
-      py.write('\n')
-      await py.next(/^welcome py,/)
+      await spaceOut()
+      py.write('thon\n')
+      t.match(await py.next(/^welcome /), /^welcome python, /, 'the first write was not a name on its own')
       py.write('par')
-      await sleep(50)
+      await spaceOut()
       py.write('tial\n')
-      t.equal(await ana.next(/^py: /), 'py: partial')
+      t.equal(await ana.next(/^python: /), 'python: partial')
     })
 
     t.test('\\r\\n line endings', async t => {
@@ -182,18 +180,18 @@ for (const model of MODELS) {
       const cut1 = line.indexOf(0xc3) + 1 // inside ñ
       const cut2 = line.indexOf(0xf0) + 2 // inside the emoji
       nc.write(line.subarray(0, cut1))
-      await sleep(100)
+      await spaceOut()
       nc.write(line.subarray(cut1, cut2))
-      await sleep(100)
+      await spaceOut()
       nc.write(line.subarray(cut2))
       t.equal(await ana.next(/^ñc: /), 'ñc: señor 😀 ok', 'line client')
 
       // A chunk client: a read that ends inside a character waits for the rest.
       const word = Buffer.from('año😀')
       py.write(word.subarray(0, 2))
-      await sleep(100)
+      await spaceOut()
       py.write(word.subarray(2, 6))
-      await sleep(100)
+      await spaceOut()
       py.write(word.subarray(6))
       t.equal(await ana.next(/^py: /), 'py: año😀', 'chunk client')
 
@@ -270,12 +268,12 @@ for (const model of MODELS) {
         for (const c of chatters) c.say(`${rounds} ${body}`)
         rounds++
         if (dropped()) roundsAfterDrop++
-        await sleep(5) // a lively chat, not one burst: healthy readers keep up
+        await sleep(5) // the pace of a lively chat (not one burst: healthy readers keep up); not a synchronisation
       }
       t.ok(dropped(), `the sleeper was dropped, with a log line (after ${rounds - roundsAfterDrop} rounds)`)
       const expected = rounds * (chatters.length - 1)
-      const deadline = Date.now() + 20_000
-      while (received.some(n => n < expected) && Date.now() < deadline) await sleep(50)
+      // On a timeout the assertion below says who is missing what.
+      await eventually(() => received.every(n => n >= expected), 'every message at every chatter', 20_000).catch(() => {})
       t.same(received, chatters.map(() => expected), `every chatter got all ${expected} messages of the others`)
       await chatters[0].next(/^sleeper left$/)
       const rssAfter = rssBytes(s.child.pid!)
@@ -319,10 +317,11 @@ for (const model of MODELS) {
       await a.next(/^b joined$/)
       b.end()
       await a.next(/^b left$/)
-      await sleep(100) // let the server notice b's close
-      const d = await joinChat(s.port, 'd')
+      // b's place is free once the server has seen it go (threads: once its thread is done).
+      const { client: d, refusals } = await joinWhenServed(s.port, 'd')
       closing(t, d)
       await a.next(/^d joined$/)
+      t.pass(`the place b left is taken by a newcomer (turned away ${refusals} times first)`)
     })
 
     t.test('a port in use and bad options: one clear line each', async t => {
@@ -340,7 +339,7 @@ for (const model of MODELS) {
       const ana = await joinChat(s.port, 'ana')
       const nameless = await connectChat(s.port)
       closing(t, ana, nameless)
-      await sleep(50)
+      await s.waitForOutput(new RegExp(`connect 127\\.0\\.0\\.1:${nameless.socket.localPort} \\(`)) // the server has it
       const code = await s.stop('SIGTERM')
       t.equal(code, 0, 'exit status 0')
       await ana.next(/^server closing$/)
