@@ -92,6 +92,16 @@ for (const model of MODELS) {
       t.match(await x.next(/^name refused/), /cannot contain spaces/)
       x.say('bad\x01name')
       t.match(await x.next(/^name refused/), /control characters/)
+      x.say('\u202Eana') // RIGHT-TO-LEFT OVERRIDE: shown reversed, it could pose as another name
+      t.equal(await x.next(/^name refused/), 'name refused: a name cannot contain bidirectional control characters; try another name')
+      x.say('\u2067bob\u2069')
+      t.match(await x.next(/^name refused/), /bidirectional control characters/, 'isolates too (the whole Bidi_Control set)')
+      x.say('an\u200Ba') // ZERO WIDTH SPACE: looks like "ana"
+      t.equal(await x.next(/^name refused/), 'name refused: a name cannot contain invisible characters; try another name')
+      x.say('a\u200Dna')
+      t.match(await x.next(/^name refused/), /invisible characters/, 'a joiner between letters is invisible too')
+      x.say('\u3164')
+      t.match(await x.next(/^name refused/), /invisible characters/, 'so is the Hangul filler')
       x.say('/who')
       t.match(await x.next(/^name refused/), /cannot start with \//)
       x.say('ANA')
@@ -99,7 +109,18 @@ for (const model of MODELS) {
       x.say(`  ${'ñ'.repeat(MAX_NAME)}  `)
       t.match(await x.next(/^welcome /), new RegExp(`^welcome ${'ñ'.repeat(MAX_NAME)}, 2 here now`), 'trimmed; characters, not bytes, are counted')
       await ana.next(new RegExp(`^${'ñ'.repeat(MAX_NAME)} joined$`))
-      t.same(ana.matching(/^(ANA|x+|ana maria) joined/), [], 'refused names were never announced')
+      t.same(ana.matching(/^(ANA|x+|ana maria|.*\u202E.*|.*\u200B.*) joined/), [], 'refused names were never announced')
+
+      // Emoji sequences keep their joiners and variation selectors, which names are compared without.
+      const y = await connectChat(port)
+      const z = await connectChat(port)
+      closing(t, y, z)
+      y.say('\u2764\uFE0F') // ❤️
+      t.match(await y.next(/^welcome /), /^welcome \u2764\uFE0F, /, 'an emoji with its variation selector is a name')
+      z.say('\u2764') // ❤ as text: the same name
+      t.equal(await z.next(/^name refused/), 'name refused: the name \u2764 is taken; try another name', 'a variation selector makes no other name')
+      z.say('\u{1F469}\u200D\u{1F4BB}') // 👩‍💻
+      t.match(await z.next(/^welcome /), /^welcome \u{1F469}\u200D\u{1F4BB}, /u, 'a joiner inside an emoji sequence is allowed')
     })
 
     t.test('/who and /msg', async t => {
@@ -141,9 +162,18 @@ for (const model of MODELS) {
       t.equal(await py.next(/^nc: /), 'nc: hola python', 'what the server sends is \\n-terminated lines')
       py.end()
       await nc.next(/^py left$/)
+
+      // Auto framing: a line client's last line with no newline before its end of input still counts (`printf 'ana\nhi' | nc`).
+      const pf = await connectChat(port, 'line')
+      closing(t, pf)
+      pf.write('printf\nlast words, no newline')
+      await nc.next(/^printf joined$/)
+      pf.end()
+      t.equal(await nc.next(/^printf: /), 'printf: last words, no newline')
+      await nc.next(/^printf left$/)
     })
 
-    t.test('forced framing: --framing line waits for the newline', async t => {
+    t.test('forced framing: --framing line waits for the newline; with none before the end, no message', async t => {
       const s = await chatServer(t, model, ['--framing', 'line'])
       const ana = await joinChat(s.port, 'ana')
       const py = await connectChat(s.port, 'chunk')
@@ -156,6 +186,23 @@ for (const model of MODELS) {
       await spaceOut()
       py.write('tial\n')
       t.equal(await ana.next(/^python: /), 'python: partial')
+
+      // A name with no newline, then the end of input (`printf 'eve' | nc`): never a join.
+      const eve = await connectChat(s.port, 'chunk')
+      closing(t, eve)
+      eve.write('eve')
+      eve.end()
+      await eve.closed()
+      t.same(eve.lines(), [], 'nothing was said to it: it never named itself')
+      // A last line with no newline (`printf 'bob\nbye' | nc`): that tail is not a message.
+      const bob = await connectChat(s.port, 'chunk')
+      closing(t, bob)
+      bob.write('bob\nbye, with no newline')
+      await ana.next(/^bob joined$/)
+      bob.end()
+      await ana.next(/^bob left$/)
+      await ana.sync()
+      t.same(ana.matching(/^(eve joined|bob: )/), [], 'neither unfinished line was taken as a message')
     })
 
     t.test('\\r\\n line endings', async t => {

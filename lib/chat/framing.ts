@@ -6,6 +6,10 @@
 //          lines still gives one message per line.
 //   auto   decided by the connection's first read: a `\n` in it → line, otherwise chunk.
 //
+// At end of input, bytes after the last newline are an unfinished message. Under auto and chunk
+// framing they count (`printf 'hi' | nc`); a client connection forced to line framing
+// (`--framing line`, forConnection()) drops them: there, a message is what a newline ends.
+//
 // Decoding works on bytes first and text second. The byte 0x0A never occurs inside a
 // multi-byte UTF-8 sequence, so splitting the raw bytes on it is safe; each complete message
 // is then decoded in one go, which reassembles a character whose bytes were split across
@@ -38,11 +42,21 @@ export class MessageFramer {
   private pending: Buffer[] = []
   private pendingBytes = 0
 
+  /**
+   * `tailAtEnd`: whether end() gives the unfinished last message (the operator's console and the
+   * client do: a last line typed before Ctrl-D counts).
+   */
   constructor(
     framing: Framing,
     readonly maxBytes: number,
+    private readonly tailAtEnd = true,
   ) {
     this.modeNow = framing === 'auto' ? FramingMode.UNDECIDED : framing === 'line' ? FramingMode.LINE : FramingMode.CHUNK
+  }
+
+  /** The framer of a client's connection to the chat: forced line framing drops the tail at end of input. */
+  static forConnection(framing: Framing, maxBytes: number): MessageFramer {
+    return new MessageFramer(framing, maxBytes, framing !== 'line')
   }
 
   get mode(): FramingMode {
@@ -72,9 +86,11 @@ export class MessageFramer {
     return out
   }
 
-  /** At end of input: an unfinished last message still counts (`printf 'hi' | nc`). */
+  /** At end of input: the unfinished last message, if there is one and it counts (see above). */
   end(): string[] {
-    return this.pendingBytes > 0 ? [this.take(Buffer.alloc(0))] : []
+    if (this.pendingBytes === 0) return []
+    const last = this.take(Buffer.alloc(0))
+    return this.tailAtEnd ? [last] : []
   }
 
   /** Joins the pending bytes with `last`, decodes them as one message and starts afresh. */

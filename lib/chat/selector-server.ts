@@ -106,7 +106,7 @@ export class ChatConnection implements Session {
   ) {
     this.serial = id // ids are never reused here
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
-    this.framer = new MessageFramer(limits.framing, limits.maxLine)
+    this.framer = MessageFramer.forConnection(limits.framing, limits.maxLine)
     this.bucket = TokenBucket.forChat(limits.maxRate, limits.maxLine)
     this.maxOutbuf = limits.maxOutbuf
   }

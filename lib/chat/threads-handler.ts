@@ -159,7 +159,7 @@ class ChatThread implements Session {
     this.id = conn.slot
     this.serial = conn.id
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
-    this.framer = new MessageFramer(options.framing, options.maxLine)
+    this.framer = MessageFramer.forConnection(options.framing, options.maxLine)
   }
 
   /** True while this client has used up its --max-rate allowance. */
