@@ -1,13 +1,14 @@
 // The threads model's shared client list (lib/chat/client-list.ts) in-process and across a real
-// thread: joining order, names, who hears a broadcast, the shutdown sweep, and the bounded
-// delivery — a recipient whose socket refuses more is dropped at once, a ring that is full only
+// thread: joining order, names, who hears a broadcast, the shutdown sweep (through the room, as
+// the main thread runs it), and the bounded delivery — a recipient whose socket refuses more is dropped at once, a ring that is full only
 // because the main thread is behind is waited for, a little, and never more than that.
 import t from 'tap'
 import { Worker } from 'node:worker_threads'
-import { SharedClientList, Why } from '../lib/chat/client-list.js'
-import { SessionState } from '../lib/chat/room.js'
+import { SharedClientList } from '../lib/chat/client-list.js'
+import { ChatRoom } from '../lib/chat/room.js'
+import { SessionState, Why } from '../lib/chat/roster.js'
 import { builtUrl } from '../lib/built.js'
-import { FLAG_RESET, ResetReason } from '../lib/threads/ring.js'
+import { FLAG_EOF, FLAG_RESET, ResetReason } from '../lib/threads/ring.js'
 import { SlotTable } from '../lib/threads/slots.js'
 import type { DeliverJob } from './fixtures/deliver-worker.js'
 
@@ -22,6 +23,12 @@ function fresh(slotCount = 6) {
   return { slots, sab, list }
 }
 
+/** The room as the main thread runs it over the list (quiet: no log, no console). */
+const roomOver = (list: SharedClientList) =>
+  new ChatRoom(list, { log: () => {}, console: () => {} }, { maxName: MAX_NAME, maxLine: 100, idleTimeoutMs: 0, verbose: false })
+
+const counts = (list: SharedClientList) => `${list.memberCount} chatting, ${list.connectionCount} connected`
+
 /** What a slot's outbound ring holds, as text; consumed. */
 function drain(slots: SlotTable, slot: number): string {
   const ring = slots.outbound(slot)
@@ -33,14 +40,16 @@ function drain(slots: SlotTable, slot: number): string {
 t.test('joining order, names ignoring case, who hears what', async t => {
   const { slots, list } = fresh()
   for (const slot of [4, 1, 2, 0]) t.ok(list.open(slot, 100 + slot), `slot ${slot} opens`)
-  t.equal(list.counts(), '0 chatting, 4 connected')
+  t.equal(counts(list), '0 chatting, 4 connected')
   list.join(4, 'Ñandú')
   list.join(1, 'bob')
   t.equal(list.join(2, 'cid'), 3, 'join returns the member count')
-  t.same(list.chattingNames(), ['Ñandú', 'bob', 'cid'], 'names in joining order, not slot order')
+  t.same(list.names(), ['Ñandú', 'bob', 'cid'], 'names in joining order, not slot order')
   t.ok(list.isTaken('ñANDÚ'), 'taken, ignoring case')
   t.equal(list.find('BOB'), 1)
-  t.equal(list.find('ana'), -1)
+  t.equal(list.find('ana'), null)
+  t.equal(list.nameOf(4), 'Ñandú')
+  t.equal(list.nameOf(0), null, 'no name before joining')
   t.equal(list.state(0), SessionState.AWAITING_NAME)
 
   list.broadcast(Buffer.from('hi\n'), 1)
@@ -50,46 +59,55 @@ t.test('joining order, names ignoring case, who hears what', async t => {
   list.close(2, Why.QUIT)
   t.equal(list.why(2), Why.KICKED, 'the first reason stays')
   t.equal(list.stateNow(2), SessionState.CLOSING)
-  list.broadcast(Buffer.from('again\n'), -1)
+  t.ok(slots.inbound(2).flags() & FLAG_EOF, 'closing ends its input: a thread blocked in recv gets b\'\' and leaves')
+  list.broadcast(Buffer.from('again\n'), null)
   t.same([1, 2, 4].map(s => drain(slots, s)), ['again\n', '', 'again\n'], 'a closing member hears nothing more')
-  t.same(list.chattingNames(), ['Ñandú', 'bob'], 'nor is it listed')
+  t.same(list.names(), ['Ñandú', 'bob'], 'nor is it listed')
   t.ok(list.isTaken('cid'), 'but it holds its name until its thread has left')
-  t.equal(list.find('cid'), -1, 'and cannot be spoken to')
+  t.equal(list.find('cid'), null, 'and cannot be spoken to')
 
-  t.equal(list.remove(1), 'bob', 'remove returns the name of a member')
-  t.equal(list.remove(0), null, 'and null for one that never joined')
-  t.same(list.chattingNames(), ['Ñandú'], 'the order of the rest is kept')
+  t.equal(list.unlist(1), 'bob', 'unlist returns the name of a member')
+  t.equal(list.unlist(1), null, 'once')
+  t.equal(list.unlist(0), null, 'and null for one that never joined')
+  t.notOk(list.isTaken('bob'), 'its name is free again')
+  list.remove(1)
+  list.remove(0)
+  t.same(list.names(), ['Ñandú'], 'the order of the rest is kept')
   t.equal(list.stateNow(1), null, 'a removed slot is free')
-  t.equal(list.counts(), '2 chatting, 2 connected')
+  t.equal(counts(list), '2 chatting, 2 connected')
 })
 
 t.test('a connection whose thread died is removed by the main thread, unless its slot has moved on', async t => {
-  const { list } = fresh()
+  const { slots, list } = fresh()
   list.open(0, 7)
   list.join(0, 'ana')
   list.open(1, 8)
   list.join(1, 'bob')
-  t.same(list.abandon(0, 6), { removed: false, name: null }, 'another connection id: left alone')
-  t.same(list.abandon(0, 7), { removed: true, name: 'ana' }, 'its own id: removed, with its name')
-  t.same(list.abandon(0, 7), { removed: false, name: null }, 'only once')
-  t.same(list.chattingNames(), ['bob'])
-  t.equal(list.counts(), '1 chatting, 1 connected')
+  drain(slots, 1)
+  t.notOk(list.holds(0, 6), 'another connection id: not this one')
+  t.ok(list.holds(0, 7), 'its own id')
+  roomOver(list).closed({ id: 0, serial: 7, peer: 'connection 7' }, 'its thread died')
+  t.equal(drain(slots, 1), 'ana left\n', 'it leaves as any connection that went away: the others are told')
+  t.notOk(list.holds(0, 7), 'and it is gone')
+  t.same(list.names(), ['bob'])
+  t.equal(counts(list), '1 chatting, 1 connected')
   list.open(1, 9) // slot 1 reused while bob's thread died without leaving: its stale entry goes
-  t.same(list.chattingNames(), [], 'a reused slot is never listed twice')
+  t.same(list.names(), [], 'a reused slot is never listed twice')
 })
 
 t.test('shutdown: everyone still here is told, once, and nobody after', async t => {
   const { slots, list } = fresh()
+  const room = roomOver(list)
   list.open(0, 100)
   list.open(1, 101)
   list.join(1, 'ana')
   list.open(2, 102)
   list.join(2, 'bob')
   list.close(2, Why.QUIT)
-  list.shutdown(Buffer.from('server closing\n'))
+  room.shutdown()
   t.same([0, 1, 2].map(s => drain(slots, s)), ['server closing\n', 'server closing\n', ''], 'naming and chatting ones told; one already leaving not')
   t.same([0, 1].map(s => list.why(s)), [Why.SHUTDOWN, Why.SHUTDOWN])
-  list.broadcast(Buffer.from('late\n'), -1)
+  list.broadcast(Buffer.from('late\n'), null)
   t.equal(drain(slots, 1), '', 'nothing is delivered after the goodbye')
   t.notOk(list.open(3, 103), 'a connection whose thread starts now is refused')
   t.equal(list.state(3), SessionState.CLOSING)

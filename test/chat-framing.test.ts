@@ -2,7 +2,7 @@
 // the name rules and the command parser.
 import t from 'tap'
 import { MessageFramer, incompleteUtf8Tail } from '../lib/chat/framing.js'
-import { checkName } from '../lib/chat/names.js'
+import { checkName, nameKey } from '../lib/chat/names.js'
 import { parseOperatorLine, parseUserLine } from '../lib/chat/commands.js'
 
 const b = (s: string) => Buffer.from(s)
@@ -24,6 +24,26 @@ t.test('line framing: \\n and \\r\\n, lines split across reads, several per read
   t.same(f.push(b('no newline yet')).messages, [])
   t.same(f.end(), ['no newline yet'], 'an unfinished last line counts at end of input')
   t.same(f.end(), [])
+})
+
+t.test('at end of input: a connection forced to line framing drops its unfinished tail; auto and chunk keep it', async t => {
+  const forced = MessageFramer.forConnection('line', 100)
+  t.same(forced.push(b('ana\nno newline')).messages, ['ana'])
+  t.same(forced.end(), [], '--framing line: no newline, no message')
+  t.same(forced.end(), [])
+  const nameOnly = MessageFramer.forConnection('line', 100)
+  t.same(nameOnly.push(b('ana')).messages, [])
+  t.same(nameOnly.end(), [], 'not even a name (`printf ana | nc`)')
+  const auto = MessageFramer.forConnection('auto', 100)
+  t.same(auto.push(b('ana\nhi')).messages, ['ana'])
+  t.equal(auto.mode, 'line')
+  t.same(auto.end(), ['hi'], 'auto framing that decided line: the tail still counts')
+  const chunk = MessageFramer.forConnection('chunk', 100)
+  t.same(chunk.push(Buffer.from([0x61, 0xc3])).messages, [], 'a chunk ending inside a character waits')
+  t.same(chunk.end(), ['a\uFFFD'], 'chunk framing: what is left counts at the end')
+  const plain = new MessageFramer('line', 100)
+  plain.push(b('/who'))
+  t.same(plain.end(), ['/who'], 'a plain line framer (the console, the client) keeps its last line')
 })
 
 t.test('chunk framing: each read is a message; lines inside a read are split', async t => {
@@ -103,6 +123,28 @@ t.test('names', async t => {
   t.match(checkName('a\uFFFD', 10, none), { ok: false, reason: /UTF-8/ })
   t.match(checkName('/x', 10, none), { ok: false, reason: /start with \// })
   t.match(checkName('Ana', 10, n => n.toLowerCase() === 'ana'), { ok: false, reason: /the name Ana is taken/ })
+})
+
+t.test('names: bidirectional controls and invisible characters are refused; emoji sequences are not', async t => {
+  const none = () => false
+  const bidi = /bidirectional control characters/
+  for (const c of ['\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2066', '\u2067', '\u2068', '\u2069', '\u200E', '\u200F', '\u061C']) {
+    t.match(checkName(`ana${c}x`, 10, none), { ok: false, reason: bidi }, `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`)
+  }
+  const invisible = /invisible characters/
+  for (const c of ['\u200B', '\u200C', '\u2060', '\u00AD', '\u034F', '\u3164', '\uFFA0', '\u{E0041}', '\u180E']) {
+    t.match(checkName(`an${c}a`, 10, none), { ok: false, reason: invisible }, `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`)
+  }
+  t.match(checkName('a\u200Dna', 10, none), { ok: false, reason: invisible }, 'a joiner between letters')
+  t.match(checkName('ana\uFE0F', 10, none), { ok: false, reason: invisible }, 'a variation selector after a letter')
+  t.match(checkName('x\uFEFFy', 10, none), { ok: false, reason: invisible }, 'a BOM inside (not taken for a space)')
+  for (const name of ['\u{1F469}\u200D\u{1F4BB}', '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}', '\u2764\uFE0F', '\u2764\uFE0F\u200D\u{1F525}', '\u{1F469}\u{1F3FD}\u200D\u{1F4BB}']) {
+    t.same(checkName(name, 10, none), { ok: true, name }, `emoji sequence ${name}`)
+  }
+  t.equal(nameKey('\u2764\uFE0F'), nameKey('\u2764'), 'a variation selector makes no other name')
+  t.equal(nameKey('\u{1F600}\u200D'), nameKey('\u{1F600}'), 'nor does a joiner')
+  t.equal(nameKey('ANA'), nameKey('ana'))
+  t.match(checkName('\u2764', 10, n => nameKey(n) === nameKey('\u2764\uFE0F')), { ok: false, reason: /is taken/ })
 })
 
 t.test('commands', async t => {

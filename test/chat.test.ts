@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
 import { connect } from './helpers/net.js'
-import { connectChat, joinChat, sleep, type ChatClient } from './helpers/chat.js'
+import { connectChat, eventually, joinChat, joinWhenServed, sleep, spaceOut, type ChatClient } from './helpers/chat.js'
 import { rssBytes } from './helpers/proc-stats.js'
 
 const MODELS = ['selector', 'threads']
@@ -92,6 +92,16 @@ for (const model of MODELS) {
       t.match(await x.next(/^name refused/), /cannot contain spaces/)
       x.say('bad\x01name')
       t.match(await x.next(/^name refused/), /control characters/)
+      x.say('\u202Eana') // RIGHT-TO-LEFT OVERRIDE: shown reversed, it could pose as another name
+      t.equal(await x.next(/^name refused/), 'name refused: a name cannot contain bidirectional control characters; try another name')
+      x.say('\u2067bob\u2069')
+      t.match(await x.next(/^name refused/), /bidirectional control characters/, 'isolates too (the whole Bidi_Control set)')
+      x.say('an\u200Ba') // ZERO WIDTH SPACE: looks like "ana"
+      t.equal(await x.next(/^name refused/), 'name refused: a name cannot contain invisible characters; try another name')
+      x.say('a\u200Dna')
+      t.match(await x.next(/^name refused/), /invisible characters/, 'a joiner between letters is invisible too')
+      x.say('\u3164')
+      t.match(await x.next(/^name refused/), /invisible characters/, 'so is the Hangul filler')
       x.say('/who')
       t.match(await x.next(/^name refused/), /cannot start with \//)
       x.say('ANA')
@@ -99,7 +109,18 @@ for (const model of MODELS) {
       x.say(`  ${'ñ'.repeat(MAX_NAME)}  `)
       t.match(await x.next(/^welcome /), new RegExp(`^welcome ${'ñ'.repeat(MAX_NAME)}, 2 here now`), 'trimmed; characters, not bytes, are counted')
       await ana.next(new RegExp(`^${'ñ'.repeat(MAX_NAME)} joined$`))
-      t.same(ana.matching(/^(ANA|x+|ana maria) joined/), [], 'refused names were never announced')
+      t.same(ana.matching(/^(ANA|x+|ana maria|.*\u202E.*|.*\u200B.*) joined/), [], 'refused names were never announced')
+
+      // Emoji sequences keep their joiners and variation selectors, which names are compared without.
+      const y = await connectChat(port)
+      const z = await connectChat(port)
+      closing(t, y, z)
+      y.say('\u2764\uFE0F') // ❤️
+      t.match(await y.next(/^welcome /), /^welcome \u2764\uFE0F, /, 'an emoji with its variation selector is a name')
+      z.say('\u2764') // ❤ as text: the same name
+      t.equal(await z.next(/^name refused/), 'name refused: the name \u2764 is taken; try another name', 'a variation selector makes no other name')
+      z.say('\u{1F469}\u200D\u{1F4BB}') // 👩‍💻
+      t.match(await z.next(/^welcome /), /^welcome \u{1F469}\u200D\u{1F4BB}, /u, 'a joiner inside an emoji sequence is allowed')
     })
 
     t.test('/who and /msg', async t => {
@@ -131,8 +152,7 @@ for (const model of MODELS) {
       await py.next(/^welcome py,/)
       await nc.next(/^py joined$/)
       py.write('hola desde python')
-      t.equal(await nc.next(/^py: /), 'py: hola desde python')
-      await sleep(50)
+      t.equal(await nc.next(/^py: /), 'py: hola desde python') // read and relayed: the next write is another read
       py.write('¿qué tal?')
       t.equal(await nc.next(/^py: /), 'py: ¿qué tal?', 'each send is one message')
       py.write('one\ntwo\n')
@@ -142,22 +162,47 @@ for (const model of MODELS) {
       t.equal(await py.next(/^nc: /), 'nc: hola python', 'what the server sends is \\n-terminated lines')
       py.end()
       await nc.next(/^py left$/)
+
+      // Auto framing: a line client's last line with no newline before its end of input still counts (`printf 'ana\nhi' | nc`).
+      const pf = await connectChat(port, 'line')
+      closing(t, pf)
+      pf.write('printf\nlast words, no newline')
+      await nc.next(/^printf joined$/)
+      pf.end()
+      t.equal(await nc.next(/^printf: /), 'printf: last words, no newline')
+      await nc.next(/^printf left$/)
     })
 
-    t.test('forced framing: --framing line waits for the newline', async t => {
+    t.test('forced framing: --framing line waits for the newline; with none before the end, no message', async t => {
       const s = await chatServer(t, model, ['--framing', 'line'])
       const ana = await joinChat(s.port, 'ana')
       const py = await connectChat(s.port, 'chunk')
       closing(t, ana, py)
       py.write('py')
-      await sleep(100)
-      t.same(py.lines(), [], 'no newline yet: the name is not complete')
-      py.write('\n')
-      await py.next(/^welcome py,/)
+      await spaceOut()
+      py.write('thon\n')
+      t.match(await py.next(/^welcome /), /^welcome python, /, 'the first write was not a name on its own')
       py.write('par')
-      await sleep(50)
+      await spaceOut()
       py.write('tial\n')
-      t.equal(await ana.next(/^py: /), 'py: partial')
+      t.equal(await ana.next(/^python: /), 'python: partial')
+
+      // A name with no newline, then the end of input (`printf 'eve' | nc`): never a join.
+      const eve = await connectChat(s.port, 'chunk')
+      closing(t, eve)
+      eve.write('eve')
+      eve.end()
+      await eve.closed()
+      t.same(eve.lines(), [], 'nothing was said to it: it never named itself')
+      // A last line with no newline (`printf 'bob\nbye' | nc`): that tail is not a message.
+      const bob = await connectChat(s.port, 'chunk')
+      closing(t, bob)
+      bob.write('bob\nbye, with no newline')
+      await ana.next(/^bob joined$/)
+      bob.end()
+      await ana.next(/^bob left$/)
+      await ana.sync()
+      t.same(ana.matching(/^(eve joined|bob: )/), [], 'neither unfinished line was taken as a message')
     })
 
     t.test('\\r\\n line endings', async t => {
@@ -182,18 +227,18 @@ for (const model of MODELS) {
       const cut1 = line.indexOf(0xc3) + 1 // inside ñ
       const cut2 = line.indexOf(0xf0) + 2 // inside the emoji
       nc.write(line.subarray(0, cut1))
-      await sleep(100)
+      await spaceOut()
       nc.write(line.subarray(cut1, cut2))
-      await sleep(100)
+      await spaceOut()
       nc.write(line.subarray(cut2))
       t.equal(await ana.next(/^ñc: /), 'ñc: señor 😀 ok', 'line client')
 
       // A chunk client: a read that ends inside a character waits for the rest.
       const word = Buffer.from('año😀')
       py.write(word.subarray(0, 2))
-      await sleep(100)
+      await spaceOut()
       py.write(word.subarray(2, 6))
-      await sleep(100)
+      await spaceOut()
       py.write(word.subarray(6))
       t.equal(await ana.next(/^py: /), 'py: año😀', 'chunk client')
 
@@ -270,12 +315,12 @@ for (const model of MODELS) {
         for (const c of chatters) c.say(`${rounds} ${body}`)
         rounds++
         if (dropped()) roundsAfterDrop++
-        await sleep(5) // a lively chat, not one burst: healthy readers keep up
+        await sleep(5) // the pace of a lively chat (not one burst: healthy readers keep up); not a synchronisation
       }
       t.ok(dropped(), `the sleeper was dropped, with a log line (after ${rounds - roundsAfterDrop} rounds)`)
       const expected = rounds * (chatters.length - 1)
-      const deadline = Date.now() + 20_000
-      while (received.some(n => n < expected) && Date.now() < deadline) await sleep(50)
+      // On a timeout the assertion below says who is missing what.
+      await eventually(() => received.every(n => n >= expected), 'every message at every chatter', 20_000).catch(() => {})
       t.same(received, chatters.map(() => expected), `every chatter got all ${expected} messages of the others`)
       await chatters[0].next(/^sleeper left$/)
       const rssAfter = rssBytes(s.child.pid!)
@@ -319,10 +364,11 @@ for (const model of MODELS) {
       await a.next(/^b joined$/)
       b.end()
       await a.next(/^b left$/)
-      await sleep(100) // let the server notice b's close
-      const d = await joinChat(s.port, 'd')
+      // b's place is free once the server has seen it go (threads: once its thread is done).
+      const { client: d, refusals } = await joinWhenServed(s.port, 'd')
       closing(t, d)
       await a.next(/^d joined$/)
+      t.pass(`the place b left is taken by a newcomer (turned away ${refusals} times first)`)
     })
 
     t.test('a port in use and bad options: one clear line each', async t => {
@@ -340,7 +386,7 @@ for (const model of MODELS) {
       const ana = await joinChat(s.port, 'ana')
       const nameless = await connectChat(s.port)
       closing(t, ana, nameless)
-      await sleep(50)
+      await s.waitForOutput(new RegExp(`connect 127\\.0\\.0\\.1:${nameless.socket.localPort} \\(`)) // the server has it
       const code = await s.stop('SIGTERM')
       t.equal(code, 0, 'exit status 0')
       await ana.next(/^server closing$/)

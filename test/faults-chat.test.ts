@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { spawnSync } from 'node:child_process'
 import { CLI, spawnCli, startServer, type ServerProcess, type SpawnOptions } from './helpers/process.js'
 import { connect, freePort, patternBytes } from './helpers/net.js'
-import { Chatters, connectChat, joinChat, sleep, type ChatClient } from './helpers/chat.js'
+import { Chatters, connectChat, eventually, joinChat, joinWhenServed, sleep, spaceOut, type ChatClient } from './helpers/chat.js'
 import { rssBytes } from './helpers/proc-stats.js'
 import { sanitize } from '../lib/chat/replies.js'
 
@@ -32,7 +32,7 @@ async function checkChatters(t: Test, c: Chatters, expected: string[], what: str
   const { losses, sent, delivered } = await c.settle()
   // The last expected lines may still be on their way (a join just before this check).
   const has = (i: number) => expected.every(line => c.others(i).includes(line))
-  for (let waited = 0; waited < 5000 && !c.clients.every((_, i) => has(i)); waited += 20) await sleep(20)
+  await eventually(() => c.clients.every((_, i) => has(i)), 'the expected lines at every chatter', 5000).catch(() => {}) // the assertions below say what is missing
   t.same(losses, [], `${what}: no message of the well-behaved clients lost, duplicated or reordered`)
   t.ok(sent > 0 && delivered === sent * (c.clients.length - 1), `${what}: all ${sent} messages delivered to each of the ${c.clients.length - 1} others (${delivered})`)
   const shown = expected.length > 6 ? `${expected.length} expected lines` : JSON.stringify(expected)
@@ -63,7 +63,7 @@ for (const model of MODELS) {
     const dribble = (async () => {
       for (const byte of Buffer.from(message)) {
         slow.write(Buffer.from([byte]))
-        await sleep(100 + Math.random() * 100)
+        await sleep(100 + Math.random() * 100) // the slowloris's own pace
       }
     })()
 
@@ -95,7 +95,7 @@ for (const model of MODELS) {
     const c = await chatters(t, server.port, { count: 4, intervalMs: 5, length: () => 2500 })
     await server.waitForOutput(/dropping sleeper \(127\.0\.0\.1:\d+\): not reading, \d+ bytes queued for it \(max 65536\)/, 30_000)
     t.pass('the sleeper was dropped, with a log line saying why')
-    await sleep(200) // the chat goes on after the drop
+    await eventually(() => c.clients.every((_, i) => c.others(i).includes('sleeper left')), 'every chatter to hear `sleeper left`')
     const rssAfter = rssBytes(server.child.pid!)
     t.ok(rssAfter - rssBefore < 64 * 2 ** 20, `server RSS bounded (${rssBefore >> 20} → ${rssAfter >> 20} MB)`)
     await checkChatters(t, c, ['sleeper left'], 'never-reader')
@@ -139,7 +139,7 @@ for (const model of MODELS) {
     const rst1 = await joinChat(server.port, 'rst1')
     track(t, rst1)
     rst1.write('a long message that will never end '.repeat(80))
-    await sleep(100)
+    await spaceOut() // lets it reach the server before the RST does (the same outcome if it does not)
     rst1.reset()
     // Inside a multi-byte character: the first byte of ñ, of an emoji.
     const rst2 = await joinChat(server.port, 'rst2')
@@ -147,7 +147,7 @@ for (const model of MODELS) {
     track(t, rst2, rst3)
     rst2.write(Buffer.concat([Buffer.from('olé se'), Buffer.from('ñ').subarray(0, 1)]))
     rst3.write(Buffer.from('😀').subarray(0, 2))
-    await sleep(100)
+    await spaceOut()
     rst2.reset()
     rst3.reset()
 
@@ -162,7 +162,7 @@ for (const model of MODELS) {
     h3.write('\n')
     await h3.next(/^name refused: a name cannot be empty/)
     h3.write('hal')
-    await sleep(100)
+    await spaceOut()
     h2.reset()
     h3.reset()
 
@@ -214,26 +214,27 @@ for (const model of MODELS) {
     const c = await chatters(t, server.port) // 3 of the 6 places
     const flood = await Promise.all(Array.from({ length: 30 }, () => connectChat(server.port)))
     track(t, ...flood)
-    const outcome = await Promise.all(
-      flood.map(f =>
-        f.next(/^server full/, 3000).then(
-          line => line,
-          () => 'kept',
-        ),
-      ),
-    )
-    t.equal(outcome.filter(o => o === 'server full (6 clients); try again later').length, 27, '27 told the server is full')
-    t.equal(outcome.filter(o => o === 'kept').length, 3, 'the 3 free places were taken')
-    await Promise.all(flood.filter((_, i) => outcome[i] !== 'kept').map(f => f.closed()))
-    t.pass('and every refused one was closed')
+    // Each one is either told the server is full or served: wait for the 27 refusals, then the
+    // other 3 must be really served (they name themselves and are welcomed).
+    const told = () => flood.filter(f => f.lines().length > 0)
+    await eventually(() => told().length >= 27, '27 of the flood to be told something')
+    const refused = told()
+    const kept = flood.filter(f => !refused.includes(f))
+    t.equal(refused.length, 27, '27 were turned away')
+    await Promise.all(refused.map(f => f.closed()))
+    t.ok(refused.every(f => f.lines().join('\n') === 'server full (6 clients); try again later'), 'each was told the server is full, in one line, and closed')
+    t.equal(kept.length, 3, 'the other 3 took the free places')
+    kept.forEach((f, i) => f.say(`kept${i}`))
+    await Promise.all(kept.map((f, i) => f.next(new RegExp(`^welcome kept${i}, [4-6] here now`))))
+    t.pass('and each of them is served: welcomed by name')
     t.match(server.stderr(), /refused 127\.0\.0\.1:\d+: server full \(6 clients\)( \(\+\d+ more like this\))?/, 'refusals are logged')
     t.ok(server.stderr().split('\n').filter(l => /refused/.test(l)).length < 27, 'rate-limited, not one line each')
     flood.forEach(f => f.socket.destroy())
-    await sleep(200)
-    const late = await joinChat(server.port, 'late')
+    const { client: late, refusals } = await joinWhenServed(server.port, 'late')
     track(t, late)
-    t.pass('a newcomer is served once load falls')
-    await checkChatters(t, c, ['late joined'], 'flood')
+    t.pass(`a newcomer is served once load falls (turned away ${refusals} times first)`)
+    const kin = kept.map((_, i) => `kept${i}`)
+    await checkChatters(t, c, [...kin.map(n => `${n} joined`), ...kin.map(n => `${n} left`), 'late joined'], 'flood')
   })
 
   t.test(`chat --model ${model}: under ulimit -n 64 it fits its cap, sheds cleanly, logs why and recovers`, async t => {
@@ -246,7 +247,8 @@ for (const model of MODELS) {
       flood.push(s)
     }
     t.teardown(() => flood.forEach(s => s.destroy()))
-    await sleep(1500)
+    // The flood is shed: by the connection cap (selector) or the thread cap (threads, below).
+    await server.waitForOutput(model === 'threads' ? /refused 127\.0\.0\.1:\d+: thread limit/ : /refused 127\.0\.0\.1:\d+: server full/)
     t.equal(server.child.exitCode, null, 'the server is still running')
     t.match(server.stderr(), /connection cap lowered from 1000 to 32: the file-descriptor limit is 64/, 'the cap was fitted to the limit')
     if (model === 'threads') {
@@ -261,13 +263,7 @@ for (const model of MODELS) {
     await server.waitForOutput(/disconnect .*\(3 chatting, 3 connected\)/)
     // The flood's threads may still be exiting (and holding the thread cap) for a moment after the
     // last disconnect is logged: a newcomer retries, as a person would, until it is served.
-    let late: Awaited<ReturnType<typeof joinChat>> | null = null
-    let refusals = 0
-    for (const deadline = Date.now() + 15_000; !late && Date.now() < deadline; ) {
-      late = await joinChat(server.port, 'late').catch(() => (refusals++, null))
-      if (!late) await sleep(200)
-    }
-    if (!late) throw new Error(`a newcomer was still refused after 15 s (${refusals} tries)`)
+    const { client: late, refusals } = await joinWhenServed(server.port, 'late')
     track(t, late)
     t.pass(`a newcomer is served once descriptors are free again (after ${refusals} refusals)`)
     const joinedFlood = c.others(0).filter(l => /^f\d+ joined$/.test(l))
@@ -284,16 +280,19 @@ for (const model of MODELS) {
       // backlog and unread input, the case where closing at once would end in a RST that throws
       // the backlog and the goodbye away.
       const behind = c.clients[0]
-      await sleep(300)
+      const written = () => Math.min(...c.names.map(n => c.ledger.written(n)))
+      await eventually(() => written() >= 20 && c.lastSeen(0, 1) > 0, 'the chat to be under way')
       behind.socket.pause()
-      await sleep(500)
+      const before = written()
+      await eventually(() => written() >= before + 100, 'a backlog for the one behind')
       const t0 = Date.now()
       server.child.kill(signal)
       await c.clients[1].next(/^server closing$/)
       const refused = rawSocket(server.port)
       const [err] = await once(refused, 'error')
       t.equal((err as NodeJS.ErrnoException).code, 'ECONNREFUSED', 'no longer accepting once goodbyes go out')
-      await sleep(300)
+      // Everyone else has been flushed and closed: the server is waiting for the one behind alone.
+      await eventually(() => [...c.clients.slice(1), nameless].every(cl => cl.got.ended), 'the others to be closed')
       behind.socket.resume()
       const code = await server.exited
       const took = Date.now() - t0
@@ -316,7 +315,9 @@ for (const model of MODELS) {
 
   t.test(`chat --model ${model}: --idle-timeout closes silent connections, not active ones`, async t => {
     const server = await chatServer(t, model, ['--idle-timeout', '0.5'])
-    const c = await chatters(t, server.port)
+    // Active from their welcome on: joining one after another (a thread each, for threads) can
+    // take longer than the timeout on a busy machine.
+    const c = await chatters(t, server.port, { keepAliveMs: 100 })
     const sleepy = await joinChat(server.port, 'sleepy')
     const nameless = await connectChat(server.port)
     track(t, sleepy, nameless)
@@ -327,7 +328,11 @@ for (const model of MODELS) {
     await sleepy.closed()
     t.equal(await nameless.next(/^idle/), 'idle for 0.5 s; closing', 'a silent connection with no name too')
     await nameless.closed()
-    await sleep(1000)
+    // A newcomer's timeout is a full timeout from now: once it has run out, the active clients
+    // have been through a whole one more, and must still be here.
+    const probe = await connectChat(server.port)
+    track(t, probe)
+    await probe.next(/^idle/)
     t.ok(c.clients.every(cl => !cl.got.ended), 'the active clients are still connected')
     await checkChatters(t, c, ['sleepy joined', 'sleepy left'], 'idle timeout')
   })

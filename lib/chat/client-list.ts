@@ -1,7 +1,8 @@
 // The chat's client list for the `threads` model: the Python seeds' `clients = []` and
 // `lock = threading.Lock()`, in one SharedArrayBuffer that every connection's thread (and the
-// main thread, for the operator console) sees. Every method here must be called with `lock`
-// held, except the few marked "no lock" (single atomic words).
+// main thread, for the operator console) sees. It is the threads' Roster (roster.ts): the room
+// (room.ts) makes the decisions, this keeps the state. Every method here must be called with
+// `lock` held, except the few marked "no lock" (single atomic words).
 //
 // What is in the buffer:
 //   the mutex (lib/threads/mutex.ts)
@@ -26,30 +27,7 @@ import { Mutex } from '../threads/mutex.js'
 import { FLAG_CLOSED, FLAG_RESET, ResetReason } from '../threads/ring.js'
 import type { SlotTable } from '../threads/slots.js'
 import { nameKey } from './names.js'
-import { SessionState } from './room.js'
-
-/** Why a connection is CLOSING (set by whoever closed it; its own thread reads it on leaving). */
-export const Why = {
-  NONE: 0,
-  QUIT: 1,
-  LINE_TOO_LONG: 2,
-  IDLE: 3,
-  KICKED: 4,
-  DROPPED: 5,
-  SHUTDOWN: 6,
-} as const
-export type Why = (typeof Why)[keyof typeof Why]
-
-/** The reasons as the log says them (the selector model's words). */
-export const WHY_TEXT: Record<Why, string> = {
-  [Why.NONE]: 'closed',
-  [Why.QUIT]: 'quit',
-  [Why.LINE_TOO_LONG]: 'line too long',
-  [Why.IDLE]: 'idle',
-  [Why.KICKED]: 'kicked by the operator',
-  [Why.DROPPED]: 'dropped: not reading',
-  [Why.SHUTDOWN]: 'server closing',
-}
+import { SessionState, Why, type Roster } from './roster.js'
 
 /** How long a broadcaster holding the lock may wait for the main thread to make room in a ring. */
 const PUMP_PATIENCE_MS = 1000
@@ -84,13 +62,13 @@ export interface ListLimits {
 /** How a delivery went: written, the recipient dropped as not reading, or the recipient already gone. */
 export type Delivery = 'sent' | 'dropped' | 'gone'
 
-export class SharedClientList {
+export class SharedClientList implements Roster {
   readonly lock: Mutex
   readonly slotCount: number
   private readonly header: Int32Array
   private readonly members: Int32Array
   private readonly records: Int32Array
-  private readonly names: Buffer
+  private readonly nameData: Buffer
   private readonly nameBytes: number
 
   /** The buffer of a new, empty list for `slotCount` connection slots (give it to every thread). */
@@ -110,7 +88,7 @@ export class SharedClientList {
     this.header = new Int32Array(sab, l.header, HEADER_INTS)
     this.members = new Int32Array(sab, l.members, this.slotCount)
     this.records = new Int32Array(sab, l.records, this.slotCount * RECORD_INTS)
-    this.names = Buffer.from(sab, l.names, this.slotCount * l.nameBytes)
+    this.nameData = Buffer.from(sab, l.names, this.slotCount * l.nameBytes)
     this.nameBytes = l.nameBytes
   }
 
@@ -124,7 +102,7 @@ export class SharedClientList {
   /** A connection's thread starts: AWAITING_NAME. False if the server is shutting down. */
   open(slot: number, connId: number): boolean {
     const r = slot * RECORD_INTS
-    this.unlist(slot) // left there only by a thread that died before it could leave (abandon())
+    this.unlist(slot) // left there only by a thread that died before it could leave
     this.records.fill(0, r, r + RECORD_INTS)
     this.records[r + CONN_ID] = connId
     this.header[CONNECTED]++
@@ -152,7 +130,7 @@ export class SharedClientList {
   /** The name joins the members (the end of the list); returns how many members there are now. */
   join(slot: number, name: string): number {
     const r = slot * RECORD_INTS
-    this.records[r + NAME_LEN] = this.names.write(name, slot * this.nameBytes, this.nameBytes, 'utf8')
+    this.records[r + NAME_LEN] = this.nameData.write(name, slot * this.nameBytes, this.nameBytes, 'utf8')
     this.setState(slot, SessionState.CHATTING, Why.NONE)
     const n = this.header[MEMBER_COUNT]
     this.members[n] = slot
@@ -160,41 +138,46 @@ export class SharedClientList {
     return n + 1
   }
 
-  /** Marks a connection CLOSING (the first reason given stays). Its thread sees it and leaves. */
+  /**
+   * Marks a connection CLOSING (the first reason given stays) and ends its input, as Python's
+   * `conn.shutdown(SHUT_RD)` from another thread: its recv returns b'' after what was already
+   * received, so its thread leaves even when it is blocked there (the operator's /kick). What
+   * was sent to it is still delivered.
+   */
   close(slot: number, why: Why): void {
     if (this.state(slot) === SessionState.CLOSING) return
     this.setState(slot, SessionState.CLOSING, why)
-  }
-
-  /**
-   * Another thread's way of ending this connection, as Python's `conn.shutdown(SHUT_RD)` from
-   * another thread: its recv returns b'' (after what was already received), so it leaves.
-   * What was sent to it is still delivered.
-   */
-  endInput(slot: number): void {
     this.slots.inbound(slot).end()
   }
 
-  /**
-   * A connection's thread leaves: out of the members, slot free. Returns its name if it was a
-   * member (the caller announces `left`), else null.
-   */
-  remove(slot: number): string | null {
-    const name = this.unlist(slot) ? this.nameOf(slot) : null
+  /** A connection's thread leaves: out of the members if it still was one, slot free. */
+  remove(slot: number): void {
+    this.unlist(slot)
     this.records.fill(0, slot * RECORD_INTS, (slot + 1) * RECORD_INTS)
     this.header[CONNECTED]--
-    return name
   }
 
   /**
-   * The main thread's cleanup for a connection whose thread died before it could leave: removes
-   * it if the slot still holds that connection (not a newer one). Returns whether it did, and
-   * its name if it was a member.
+   * For the main thread's cleanup of a connection whose thread died before it could leave:
+   * whether the slot still holds that connection (not a newer one).
    */
-  abandon(slot: number, connId: number): { removed: boolean; name: string | null } {
+  holds(slot: number, connId: number): boolean {
     const r = slot * RECORD_INTS
-    if (this.records[r + STATE] === 0 || this.records[r + CONN_ID] !== connId) return { removed: false, name: null }
-    return { removed: true, name: this.remove(slot) }
+    return this.records[r + STATE] !== 0 && this.records[r + CONN_ID] === connId
+  }
+
+  /**
+   * The server is stopping: connections whose thread starts from now on are refused (open()
+   * returns false). Returns the connections still AWAITING_NAME or CHATTING.
+   */
+  shutdown(): number[] {
+    this.header[SHUTTING_DOWN] = 1
+    const out: number[] = []
+    for (let slot = 0; slot < this.slotCount; slot++) {
+      const state = this.state(slot)
+      if (state === SessionState.AWAITING_NAME || state === SessionState.CHATTING) out.push(slot)
+    }
+    return out
   }
 
   // ---- the members (lock held) ----------------------------------------------------------------
@@ -203,61 +186,52 @@ export class SharedClientList {
     return this.header[MEMBER_COUNT]
   }
 
-  get connectedCount(): number {
+  get connectionCount(): number {
     return this.header[CONNECTED]
   }
 
-  /** "2 chatting, 3 connected", for log lines. */
-  counts(): string {
-    return `${this.memberCount} chatting, ${this.connectedCount} connected`
+  /** Takes a slot out of the members (keeping the joining order); its name if it was there. */
+  unlist(slot: number): string | null {
+    const n = this.header[MEMBER_COUNT]
+    const at = this.members.subarray(0, n).indexOf(slot)
+    if (at < 0) return null
+    this.members.copyWithin(at, at + 1, n)
+    this.header[MEMBER_COUNT] = n - 1
+    return this.nameOf(slot)
   }
 
-  nameOf(slot: number): string {
+  nameOf(slot: number): string | null {
+    const length = this.records[slot * RECORD_INTS + NAME_LEN]
+    if (length === 0) return null // names are never empty: it has not joined
     const at = slot * this.nameBytes
-    return this.names.toString('utf8', at, at + this.records[slot * RECORD_INTS + NAME_LEN])
+    return this.nameData.toString('utf8', at, at + length)
   }
 
   /** Taken by a member, ignoring case (one leaving but not yet gone still holds its name). */
   isTaken(name: string): boolean {
-    return this.memberSlot(name, false) >= 0
+    return this.memberSlot(name, false) !== null
   }
 
-  /** The slot of the CHATTING member called `name` (ignoring case), or -1. */
-  find(name: string): number {
+  /** The slot of the CHATTING member called `name` (ignoring case), or null. */
+  find(name: string): number | null {
     return this.memberSlot(name, true)
   }
 
   /** The CHATTING members' names, in joining order. */
-  chattingNames(): string[] {
+  names(): string[] {
     const out: string[] = []
     for (let i = 0, n = this.memberCount; i < n; i++) {
       const slot = this.members[i]
-      if (this.state(slot) === SessionState.CHATTING) out.push(this.nameOf(slot))
+      if (this.state(slot) === SessionState.CHATTING) out.push(this.nameOf(slot)!)
     }
     return out
   }
 
-  /** One line to every CHATTING member except `except` (-1: nobody excepted). */
-  broadcast(line: Buffer, except: number): void {
+  /** One line to every CHATTING member except `except`. */
+  broadcast(line: Buffer, except: number | null): void {
     for (let i = 0, n = this.memberCount; i < n; i++) {
       const slot = this.members[i]
       if (slot !== except && this.state(slot) === SessionState.CHATTING) this.deliver(slot, line)
-    }
-  }
-
-  /**
-   * The server is stopping: every connection still here is told `goodbye` and marked CLOSING
-   * (nothing more is sent to any of them), and connections whose thread has not started yet
-   * will be told as they open.
-   */
-  shutdown(goodbye: Buffer): void {
-    this.header[SHUTTING_DOWN] = 1
-    for (let slot = 0; slot < this.slotCount; slot++) {
-      const state = this.state(slot)
-      if (state === SessionState.AWAITING_NAME || state === SessionState.CHATTING) {
-        this.deliver(slot, goodbye)
-        this.close(slot, Why.SHUTDOWN)
-      }
     }
   }
 
@@ -312,24 +286,14 @@ export class SharedClientList {
     Atomics.store(this.records, r + STATE, STATE_CODE[state])
   }
 
-  /** Takes a slot out of the members (keeping the joining order); false if it was not there. */
-  private unlist(slot: number): boolean {
-    const n = this.header[MEMBER_COUNT]
-    const at = this.members.subarray(0, n).indexOf(slot)
-    if (at < 0) return false
-    this.members.copyWithin(at, at + 1, n)
-    this.header[MEMBER_COUNT] = n - 1
-    return true
-  }
-
-  private memberSlot(name: string, chattingOnly: boolean): number {
+  private memberSlot(name: string, chattingOnly: boolean): number | null {
     const key = nameKey(name)
     for (let i = 0, n = this.memberCount; i < n; i++) {
       const slot = this.members[i]
       if (chattingOnly && this.state(slot) !== SessionState.CHATTING) continue
-      if (nameKey(this.nameOf(slot)) === key) return slot
+      if (nameKey(this.nameOf(slot)!) === key) return slot
     }
-    return -1
+    return null
   }
 }
 

@@ -6,6 +6,10 @@
 //          lines still gives one message per line.
 //   auto   decided by the connection's first read: a `\n` in it → line, otherwise chunk.
 //
+// At end of input, bytes after the last newline are an unfinished message. Under auto and chunk
+// framing they count (`printf 'hi' | nc`); a client connection forced to line framing
+// (`--framing line`, forConnection()) drops them: there, a message is what a newline ends.
+//
 // Decoding works on bytes first and text second. The byte 0x0A never occurs inside a
 // multi-byte UTF-8 sequence, so splitting the raw bytes on it is safe; each complete message
 // is then decoded in one go, which reassembles a character whose bytes were split across
@@ -17,7 +21,13 @@ import type { Framing } from './options.js'
 const NEWLINE = 0x0a
 const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
 
-export type FramingMode = 'undecided' | 'line' | 'chunk'
+/** How the framer cuts: decided at construction, or by the first read under auto framing. */
+export const FramingMode = {
+  UNDECIDED: 'undecided',
+  LINE: 'line',
+  CHUNK: 'chunk',
+} as const
+export type FramingMode = (typeof FramingMode)[keyof typeof FramingMode]
 
 export interface Framed {
   /** Complete messages, in order, without their line endings. */
@@ -32,11 +42,21 @@ export class MessageFramer {
   private pending: Buffer[] = []
   private pendingBytes = 0
 
+  /**
+   * `tailAtEnd`: whether end() gives the unfinished last message (the operator's console and the
+   * client do: a last line typed before Ctrl-D counts).
+   */
   constructor(
     framing: Framing,
     readonly maxBytes: number,
+    private readonly tailAtEnd = true,
   ) {
-    this.modeNow = framing === 'auto' ? 'undecided' : framing
+    this.modeNow = framing === 'auto' ? FramingMode.UNDECIDED : framing === 'line' ? FramingMode.LINE : FramingMode.CHUNK
+  }
+
+  /** The framer of a client's connection to the chat: forced line framing drops the tail at end of input. */
+  static forConnection(framing: Framing, maxBytes: number): MessageFramer {
+    return new MessageFramer(framing, maxBytes, framing !== 'line')
   }
 
   get mode(): FramingMode {
@@ -47,7 +67,7 @@ export class MessageFramer {
   push(data: Buffer): Framed {
     const out: Framed = { messages: [], tooLong: false }
     if (data.length === 0) return out
-    if (this.modeNow === 'undecided') this.modeNow = data.includes(NEWLINE) ? 'line' : 'chunk'
+    if (this.modeNow === FramingMode.UNDECIDED) this.modeNow = data.includes(NEWLINE) ? FramingMode.LINE : FramingMode.CHUNK
     let start = 0
     for (let nl = data.indexOf(NEWLINE); nl !== -1; nl = data.indexOf(NEWLINE, start)) {
       if (this.pendingBytes + (nl - start) > this.maxBytes) return { ...out, tooLong: true }
@@ -60,15 +80,17 @@ export class MessageFramer {
       this.pendingBytes += data.length - start
     }
     // Chunk mode: the rest of this read is a message too, unless it ends inside a character.
-    if (this.modeNow === 'chunk' && this.pendingBytes > 0 && incompleteUtf8Tail(this.joinPending()) === 0) {
+    if (this.modeNow === FramingMode.CHUNK && this.pendingBytes > 0 && incompleteUtf8Tail(this.joinPending()) === 0) {
       out.messages.push(this.take(Buffer.alloc(0)))
     }
     return out
   }
 
-  /** At end of input: an unfinished last message still counts (`printf 'hi' | nc`). */
+  /** At end of input: the unfinished last message, if there is one and it counts (see above). */
   end(): string[] {
-    return this.pendingBytes > 0 ? [this.take(Buffer.alloc(0))] : []
+    if (this.pendingBytes === 0) return []
+    const last = this.take(Buffer.alloc(0))
+    return this.tailAtEnd ? [last] : []
   }
 
   /** Joins the pending bytes with `last`, decodes them as one message and starts afresh. */

@@ -1,6 +1,11 @@
 // Every line the chat server says, in one place, so every model words things the same way.
-// Lines are returned without their `\n`; the server always sends `\n`-terminated lines.
+// Lines are returned without their `\n`; line() makes the bytes a server sends.
 import { USER_HELP } from './commands.js'
+
+/** The bytes of one line as the server sends it: UTF-8, `\n`-terminated. */
+export function line(text: string): Buffer {
+  return Buffer.from(text + '\n', 'utf8')
+}
 
 export const replies = {
   welcome: (name: string, count: number) => `welcome ${name}, ${count} here now; ${USER_HELP}`,

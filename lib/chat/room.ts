@@ -1,7 +1,10 @@
-// The chat protocol without any I/O: who is connected, in which state, and what to send to
-// whom when someone joins, speaks, asks /who, whispers with /msg, leaves, or the operator
-// types something. A concurrency model (selector, threads) owns the sockets and calls in
-// here with framed messages; the room answers through the RoomIO it was given.
+// The chat protocol, written once for every concurrency model: what to send to whom when someone
+// connects, names itself, speaks, asks /who, whispers with /msg, leaves, idles, sends an overlong
+// line, or when the operator types something. No I/O: the room works on a Roster (roster.ts),
+// where the model keeps its connections and members (a Map, or shared memory behind a lock), and
+// says what it has to say through a RoomOutput. The model owns the sockets and calls in here with
+// framed messages: the selector from its loop, each thread from its blocking recv loop, with the
+// list's lock held.
 //
 // Each connection runs this state machine (one switch, in receive()):
 //
@@ -10,136 +13,99 @@
 //        +---+--- quit word, overlong line, idle, server shutdown ----------------------+
 //   any state --connection ends (EOF, reset, dropped)--> removed
 //
-// CLOSING means "the room has nothing more to say to or hear from this connection": the
-// model flushes what is queued for it, then closes it.
-import { checkName, nameKey } from './names.js'
-import { isQuitWord, parseOperatorLine, parseUserLine, OPERATOR_HELP } from './commands.js'
-import { replies, sanitize } from './replies.js'
+// CLOSING means "the room has nothing more to say to or hear from this connection": the model
+// flushes what is queued for it, then closes it. A member leaving is announced (`ana left`) once:
+// when the room ends it, or when its connection goes (except at shutdown, when everyone is told
+// `server closing` instead).
+import { OPERATOR_HELP, isQuitWord, parseOperatorLine, parseUserLine } from './commands.js'
+import { checkName } from './names.js'
+import { line, replies, sanitize } from './replies.js'
+import { SessionState, WHY_TEXT, Why, type Roster, type Session } from './roster.js'
 
-export const SessionState = {
-  AWAITING_NAME: 'AWAITING_NAME',
-  CHATTING: 'CHATTING',
-  CLOSING: 'CLOSING',
-} as const
-export type SessionState = (typeof SessionState)[keyof typeof SessionState]
-
-export interface Session {
-  readonly id: number
-  /** "host:port" of the peer, for logs. */
-  readonly peer: string
-  state: SessionState
-  /** Set on entering CHATTING. */
-  name: string | null
-}
-
-/**
- * The effects the room asks for. None of them may call back into the room before returning
- * (a model that discovers a dead or overflowing recipient while delivering reports it later,
- * through closed()), so a broadcast never changes the member list while walking it.
- */
-export interface RoomIO {
-  /** Queues one `\n`-terminated line for a connection. The buffer may be shared: never mutate it. */
-  deliver(id: number, line: Buffer): void
-  /** Closes a connection once what was queued for it has been sent. */
-  hangUp(id: number): void
-  /** A line for the operator, on the server's stdout. */
-  console(line: string): void
-  /** A log line, on stderr. */
+/** Where the room's words for people go: the server's log (stderr) and the operator's console (stdout). */
+export interface RoomOutput {
   log(message: string): void
+  console(line: string): void
 }
 
 export interface RoomLimits {
-  maxClients: number
   maxName: number
   maxLine: number
+  /** --idle-timeout (the model keeps the clocks), for what the room says when it closes one. */
+  idleTimeoutMs: number
   /** Log connects, joins and leaves, and show the conversation on the console. */
   verbose: boolean
 }
 
-const line = (text: string) => Buffer.from(text + '\n', 'utf8')
-
 export class ChatRoom {
-  private readonly sessions = new Map<number, Session>()
-  /** CHATTING sessions by nameKey(name), in joining order. */
-  private readonly members = new Map<string, Session>()
-
   constructor(
-    private readonly io: RoomIO,
+    private readonly roster: Roster,
+    private readonly out: RoomOutput,
     private readonly limits: RoomLimits,
   ) {}
 
-  get connectionCount(): number {
-    return this.sessions.size
+  /** Its state; CLOSING once the room has forgotten it (it has nothing more to say to it). */
+  stateOf(s: Session): SessionState {
+    return this.roster.state(s.id) ?? SessionState.CLOSING
   }
 
-  get memberCount(): number {
-    return this.members.size
+  /** How log lines name a connection: its name once it has one, else its address. */
+  who(s: Session): string {
+    return this.roster.nameOf(s.id) ?? s.peer
   }
 
-  session(id: number): Session | undefined {
-    return this.sessions.get(id)
-  }
-
-  /** A new connection. Past maxClients it is told the server is full and hung up (returns false). */
-  open(id: number, peer: string): boolean {
-    const full = this.sessions.size >= this.limits.maxClients
-    const session: Session = { id, peer, state: full ? SessionState.CLOSING : SessionState.AWAITING_NAME, name: null }
-    this.sessions.set(id, session)
-    if (full) {
-      // Not logged here: a flood of refusals is the model's to log, rate-limited.
-      this.io.deliver(id, line(replies.full(this.limits.maxClients)))
-      this.io.hangUp(id)
+  /** A new connection. False if the server is already shutting down (it is told so, and CLOSING). */
+  open(s: Session): boolean {
+    if (!this.roster.open(s.id, s.serial)) {
+      this.roster.deliver(s.id, line(replies.closing()))
       return false
     }
-    if (this.limits.verbose) this.io.log(`connect ${peer} (${this.counts()})`)
+    if (this.limits.verbose) this.out.log(`connect ${s.peer} (${this.counts()})`)
     return true
   }
 
   /** One framed message from a connection. */
-  receive(id: number, text: string): void {
-    const session = this.sessions.get(id)
-    if (!session) return
-    switch (session.state) {
+  receive(s: Session, text: string): void {
+    switch (this.roster.state(s.id)) {
       case SessionState.AWAITING_NAME:
-        this.proposeName(session, text)
-        return
+        return this.proposeName(s, text)
       case SessionState.CHATTING:
-        this.chat(session, text)
-        return
+        return this.chat(s, text)
       case SessionState.CLOSING:
+      case null:
         return // said goodbye already; whatever else arrives is ignored
     }
   }
 
   /** A message passed the maximum line length: say why, and close. */
-  tooLong(id: number): void {
-    const session = this.sessions.get(id)
-    if (!session || session.state === SessionState.CLOSING) return
-    this.io.log(`${this.who(session)}: line over ${this.limits.maxLine} bytes; closing`)
-    this.io.deliver(id, line(replies.tooLong(this.limits.maxLine)))
-    this.leave(session, 'line too long')
+  tooLong(s: Session): void {
+    if (this.stateOf(s) === SessionState.CLOSING) return
+    this.out.log(`${this.who(s)}: line over ${this.limits.maxLine} bytes; closing`)
+    this.tell(s.id, replies.tooLong(this.limits.maxLine))
+    this.end(s.id, Why.LINE_TOO_LONG)
+  }
+
+  /** Nothing arrived for --idle-timeout: say why, and close. */
+  idle(s: Session): void {
+    if (this.stateOf(s) === SessionState.CLOSING) return
+    const seconds = this.limits.idleTimeoutMs / 1000
+    if (this.limits.verbose) this.out.log(`${this.who(s)}: idle for ${seconds} s; closing`)
+    this.tell(s.id, replies.idle(seconds))
+    this.end(s.id, Why.IDLE)
   }
 
   /**
-   * The connection has sent nothing for `timeoutMs` (the model keeps the clocks): say why, and
-   * close; others hear `left` if it had joined.
+   * The connection is gone (EOF, reset, error, dropped: `ending` says how, unless the room or
+   * the roster closed it for a reason of its own). A member still listed leaves: everyone else
+   * is told. Then it is forgotten. Calling it again is a no-op.
    */
-  idle(id: number, timeoutMs: number): void {
-    const session = this.sessions.get(id)
-    if (!session || session.state === SessionState.CLOSING) return
-    const seconds = timeoutMs / 1000
-    if (this.limits.verbose) this.io.log(`${this.who(session)}: idle for ${seconds} s; closing`)
-    this.io.deliver(id, line(replies.idle(seconds)))
-    this.leave(session, 'idle')
-  }
-
-  /** The connection is gone (EOF, reset, error, dropped): others are told if it was chatting. */
-  closed(id: number, reason: string): void {
-    const session = this.sessions.get(id)
-    if (!session) return
-    if (session.state === SessionState.CHATTING) this.depart(session, reason)
-    this.sessions.delete(id)
-    if (this.limits.verbose) this.io.log(`disconnect ${session.peer} (${this.counts()})`)
+  closed(s: Session, ending: string): void {
+    if (this.roster.state(s.id) === null) return
+    const why = this.roster.why(s.id)
+    const name = this.roster.unlist(s.id) // Python's clients.remove(conn)
+    if (name !== null && why !== Why.SHUTDOWN) this.announceLeft(name, why === Why.NONE ? ending : WHY_TEXT[why])
+    this.roster.remove(s.id)
+    if (this.limits.verbose) this.out.log(`disconnect ${s.peer} (${this.counts()})`)
   }
 
   /** A line typed on the server's console. */
@@ -149,133 +115,104 @@ export class ChatRoom {
       case 'empty':
         return
       case 'say':
-        this.broadcast(replies.operatorSaid(sanitize(command.text)), null)
-        return
+        return this.roster.broadcast(line(replies.operatorSaid(sanitize(command.text))), null)
       case 'who':
-        this.io.console(replies.who(this.names()))
-        return
+        return this.out.console(replies.who(this.roster.names()))
       case 'msg': {
-        const to = this.members.get(nameKey(command.to))
-        if (!to) return this.io.console(replies.noSuchUser(command.to))
-        this.io.deliver(to.id, line(replies.operatorWhispered(sanitize(command.text))))
-        this.io.console(`sent to ${to.name}`)
-        return
+        const to = this.roster.find(command.to)
+        if (to === null) return this.out.console(replies.noSuchUser(command.to))
+        this.roster.deliver(to, line(replies.operatorWhispered(sanitize(command.text))))
+        return this.out.console(`sent to ${this.roster.nameOf(to)}`)
       }
       case 'kick': {
-        const target = this.members.get(nameKey(command.name))
-        if (!target) return this.io.console(replies.noSuchUser(command.name))
-        this.io.deliver(target.id, line(replies.kicked()))
-        this.leave(target, 'kicked by the operator')
-        this.io.console(`kicked ${target.name}`)
-        return
+        const target = this.roster.find(command.name)
+        if (target === null) return this.out.console(replies.noSuchUser(command.name))
+        this.roster.deliver(target, line(replies.kicked()))
+        this.out.console(`kicked ${this.roster.nameOf(target)}`)
+        return this.end(target, Why.KICKED)
       }
       case 'usage':
-        return this.io.console(command.usage)
+        return this.out.console(command.usage)
       case 'quit':
       case 'unknown':
-        return this.io.console(`operator commands: ${OPERATOR_HELP}`)
+        return this.out.console(`operator commands: ${OPERATOR_HELP}`)
     }
   }
 
-  /** Server shutdown: everyone still here is told, then hung up. */
+  /** Server shutdown: everyone still here is told, then closed (nobody is told who left). */
   shutdown(): void {
     const goodbye = line(replies.closing())
-    for (const session of this.sessions.values()) {
-      if (session.state === SessionState.CLOSING) continue
-      this.io.deliver(session.id, goodbye)
-      session.state = SessionState.CLOSING
-      if (session.name !== null) this.members.delete(nameKey(session.name))
-      this.io.hangUp(session.id)
+    for (const id of this.roster.shutdown()) {
+      this.roster.deliver(id, goodbye)
+      this.roster.close(id, Why.SHUTDOWN)
     }
   }
 
-  private proposeName(session: Session, text: string): void {
-    if (isQuitWord(text)) {
-      session.state = SessionState.CLOSING
-      this.io.hangUp(session.id)
-      return
-    }
-    const check = checkName(text, this.limits.maxName, name => this.members.has(nameKey(name)))
-    if (!check.ok) {
-      this.io.deliver(session.id, line(replies.nameRefused(check.reason)))
-      return
-    }
-    session.name = check.name
-    session.state = SessionState.CHATTING
-    this.members.set(nameKey(check.name), session)
-    this.io.deliver(session.id, line(replies.welcome(check.name, this.members.size)))
-    this.broadcast(replies.joined(check.name), session)
+  private proposeName(s: Session, text: string): void {
+    if (isQuitWord(text)) return this.end(s.id, Why.QUIT)
+    const check = checkName(text, this.limits.maxName, name => this.roster.isTaken(name))
+    if (!check.ok) return this.tell(s.id, replies.nameRefused(check.reason))
+    const name = check.name
+    const count = this.roster.join(s.id, name) // Python's clients.append(conn)
+    this.tell(s.id, replies.welcome(name, count))
+    this.roster.broadcast(line(replies.joined(name)), s.id)
     if (this.limits.verbose) {
-      this.io.log(`${check.name} joined from ${session.peer} (${this.counts()})`)
-      this.io.console(replies.joined(check.name))
+      this.out.log(`${name} joined from ${s.peer} (${this.counts()})`)
+      this.out.console(replies.joined(name))
     }
   }
 
-  private chat(session: Session, text: string): void {
-    const name = session.name!
+  private chat(s: Session, text: string): void {
+    const name = this.roster.nameOf(s.id)!
     const command = parseUserLine(text)
     switch (command.kind) {
       case 'empty':
         return
       case 'quit':
-        return this.leave(session, 'quit')
+        return this.end(s.id, Why.QUIT)
       case 'say': {
         const said = replies.said(name, sanitize(command.text))
-        this.broadcast(said, session)
-        if (this.limits.verbose) this.io.console(said)
+        this.roster.broadcast(line(said), s.id) // encoded once, shared by every recipient
+        if (this.limits.verbose) this.out.console(said)
         return
       }
       case 'who':
-        return this.io.deliver(session.id, line(replies.who(this.names())))
+        return this.tell(s.id, replies.who(this.roster.names()))
       case 'msg': {
-        const to = this.members.get(nameKey(command.to))
-        if (!to) return this.io.deliver(session.id, line(replies.noSuchUser(command.to)))
-        return this.io.deliver(to.id, line(replies.whispered(name, sanitize(command.text))))
+        const to = this.roster.find(command.to)
+        if (to === null) return this.tell(s.id, replies.noSuchUser(command.to))
+        return this.roster.deliver(to, line(replies.whispered(name, sanitize(command.text))))
       }
       case 'usage':
-        return this.io.deliver(session.id, line(command.usage))
+        return this.tell(s.id, command.usage)
       case 'kick': // only the operator may kick; parseUserLine never returns it
       case 'unknown':
-        return this.io.deliver(session.id, line(replies.unknownCommand(command.kind === 'unknown' ? command.command : '/kick')))
+        return this.tell(s.id, replies.unknownCommand(command.kind === 'unknown' ? command.command : '/kick'))
     }
   }
 
-  /** The room ends a chatting (or naming) session: others are told, the connection closes. */
-  private leave(session: Session, reason: string): void {
-    if (session.state === SessionState.CHATTING) this.depart(session, reason)
-    session.state = SessionState.CLOSING
-    this.io.hangUp(session.id)
+  /** The room ends a connection: a member leaves (everyone else is told), and it is CLOSING. */
+  private end(id: number, why: Why): void {
+    const name = this.roster.unlist(id)
+    if (name !== null) this.announceLeft(name, WHY_TEXT[why])
+    this.roster.close(id, why)
   }
 
-  /** A member leaves the member list; everyone else is told. */
-  private depart(session: Session, reason: string): void {
-    const name = session.name!
-    this.members.delete(nameKey(name))
-    session.state = SessionState.CLOSING
-    this.broadcast(replies.left(name), session)
+  /** A member is out of the list: everyone still in it hears `NAME left`. */
+  private announceLeft(name: string, reason: string): void {
+    this.roster.broadcast(line(replies.left(name)), null)
     if (this.limits.verbose) {
-      this.io.log(`${name} left: ${reason} (${this.counts()})`)
-      this.io.console(replies.left(name))
+      this.out.log(`${name} left: ${reason} (${this.counts()})`)
+      this.out.console(replies.left(name))
     }
   }
 
-  /** One line to every member except `from`; encoded once, shared by every recipient. */
-  private broadcast(text: string, from: Session | null): void {
-    const bytes = line(text)
-    for (const member of this.members.values()) {
-      if (member !== from) this.io.deliver(member.id, bytes)
-    }
+  private tell(id: number, text: string): void {
+    this.roster.deliver(id, line(text))
   }
 
-  private names(): string[] {
-    return [...this.members.values()].map(s => s.name!)
-  }
-
-  private who(session: Session): string {
-    return session.name ?? session.peer
-  }
-
+  /** "2 chatting, 3 connected", for log lines. */
   private counts(): string {
-    return `${this.members.size} chatting, ${this.sessions.size} connected`
+    return `${this.roster.memberCount} chatting, ${this.roster.connectionCount} connected`
   }
 }

@@ -1,6 +1,7 @@
 // The `selector` model of the chat: one thread, one selector, every socket and the operator's
-// stdin registered in it. The protocol (who gets what) is the ChatRoom's; this module does the
-// I/O: accept, read and frame, queue output per recipient, write when the socket can take it.
+// stdin registered in it. The protocol (who gets what) is the ChatRoom's (room.ts), over a
+// MapRoster (map-roster.ts) of this server's connections; this module does the I/O: accept, read
+// and frame, queue output per recipient, write when the socket can take it.
 //
 // No locks. The Python seeds guard their client list with a threading.Lock because several
 // threads walk and change it at once; here one thread runs one callback at a time, each to the
@@ -25,20 +26,21 @@
 // full" skip the linger: they hold a descriptor the flood they belong to needs back, and have
 // nothing of theirs to lose but one line.
 //
-// Flood control (--max-rate): each line a client sends is copied to every other member, so one
-// client sending as fast as it can would fill everyone's output queue faster than they can read
-// it, and get them dropped as "not reading". Each client's input is metered by a token bucket
-// (--max-rate bytes per second, a second's worth of burst); a client over its rate is simply not
-// read for a while (TCP slows it down), and one timer re-opens the throttled ones.
+// Flood control (--max-rate, token-bucket.ts): a client over its rate is simply not read for a
+// while (TCP slows it down), and one timer re-opens the throttled ones.
 //
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog } from '../log.js'
-import { type RunningServer } from '../server-lifecycle.js'
-import { runOnLoop } from '../server-lifecycle.js'
+import { runOnLoop, type RunningServer } from '../server-lifecycle.js'
 import { MessageFramer } from './framing.js'
+import { MapRoster } from './map-roster.js'
+import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
-import { ChatRoom, SessionState, type RoomIO } from './room.js'
+import { line, replies } from './replies.js'
+import { ChatRoom } from './room.js'
+import { SessionState, type Session } from './roster.js'
+import { TokenBucket } from './token-bucket.js'
 
 /**
  * One read of at most RECV_SIZE per connection per round: fair to everyone, and it bounds what
@@ -55,7 +57,29 @@ const THROTTLE_TICK_MS = 50
 const LINGER_MS = 1000
 const LINGER_BYTES = 256 * 1024
 
-class ChatConnection {
+/** What a connection needs of its server (as the echo's SessionHost): nothing else of it is seen. */
+export interface ChatConnectionHost {
+  readonly loop: Pick<EventLoop, 'register' | 'modify' | 'unregister' | 'callLater'>
+  readonly room: Pick<ChatRoom, 'stateOf' | 'who' | 'receive' | 'tooLong' | 'closed'>
+  /** --idle-timeout is on: keep `lastActive`. */
+  readonly tracksIdle: boolean
+  /** Marks it for the end-of-round settle (output, interest, teardown). */
+  touch(c: ChatConnection): void
+  /** It went over --max-rate: stop reading it until its allowance comes back. */
+  throttle(c: ChatConnection): void
+  /** Ends it: the room is told (others hear `left` if it was chatting), the socket goes (reset if abrupt). */
+  remove(c: ChatConnection, reason: string, abrupt: boolean): void
+}
+
+export type ConnectionLimits = Pick<ChatOptions, 'framing' | 'maxLine' | 'maxOutbuf' | 'maxRate'>
+
+export class ChatConnection implements Session {
+  readonly serial: number
+  readonly peer: string
+  private readonly framer: MessageFramer
+  /** Flood control: what it may send now; not read while throttled. Null without --max-rate. */
+  private readonly bucket: TokenBucket | null
+  private readonly maxOutbuf: number
   private out: Buffer[] = []
   private outBytes = 0
   private events = EVENT_READ
@@ -66,9 +90,6 @@ class ChatConnection {
   refused = false
   /** performance.now() of the last bytes received; kept only with --idle-timeout. */
   lastActive = 0
-  /** Flood control: bytes it may send now, refilled at --max-rate; not read while throttled. */
-  private allowance: number
-  private refilledAt = performance.now()
   throttled = false
   /** In CLOSING: our FIN is sent, input is read and discarded until the peer closes. */
   private lingering = false
@@ -76,35 +97,28 @@ class ChatConnection {
   private discarded = 0
   /** The bound on CLOSING: first for the flush, then for the linger. */
   private closeTimer: TimerHandle | null = null
-  readonly framer: MessageFramer
-  readonly peer: string
 
   constructor(
     readonly id: number,
     readonly conn: Connection,
-    private readonly server: SelectorChatServer,
+    private readonly host: ChatConnectionHost,
+    limits: ConnectionLimits,
   ) {
+    this.serial = id // ids are never reused here
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
-    this.framer = new MessageFramer(server.options.framing, server.options.maxLine)
-    this.allowance = server.burst
+    this.framer = MessageFramer.forConnection(limits.framing, limits.maxLine)
+    this.bucket = TokenBucket.forChat(limits.maxRate, limits.maxLine)
+    this.maxOutbuf = limits.maxOutbuf
   }
 
-  /** Tops up the allowance for the time gone by; returns it. */
-  refill(): number {
-    const now = performance.now()
-    this.allowance = Math.min(this.server.burst, this.allowance + ((now - this.refilledAt) * this.server.options.maxRate) / 1000)
-    this.refilledAt = now
-    return this.allowance
-  }
-
-  private get state(): SessionState {
-    // Once the room has forgotten a connection it has nothing more to say to it.
-    return this.server.room.session(this.id)?.state ?? SessionState.CLOSING
+  /** Throttled: true once its allowance has come back. */
+  mayRead(): boolean {
+    return this.bucket === null || this.bucket.refill() > 0
   }
 
   /** The loop's callback for this connection. */
   readonly onEvent = (_conn: Connection, mask: number): void => {
-    switch (this.state) {
+    switch (this.host.room.stateOf(this)) {
       case SessionState.AWAITING_NAME:
       case SessionState.CHATTING:
         if (mask & EVENT_WRITE) this.flush()
@@ -115,7 +129,7 @@ class ChatConnection {
         if (mask & EVENT_READ && this.lingering) this.discard()
         break
     }
-    this.server.touch(this)
+    this.host.touch(this)
   }
 
   /** Lingering: reads what the peer still sends, and drops it, until its EOF. */
@@ -133,35 +147,34 @@ class ChatConnection {
 
   /** One read per readiness event (level-triggered: more data means another event next round). */
   private read(): void {
-    const room = this.server.room
-    const metered = this.server.options.maxRate > 0
+    const room = this.host.room
     let data: Buffer | null
     try {
-      data = this.conn.recv(metered ? Math.max(1, Math.min(RECV_SIZE, Math.floor(this.refill()))) : RECV_SIZE)
+      data = this.conn.recv(this.bucket === null ? RECV_SIZE : this.bucket.readSize(RECV_SIZE))
     } catch (err) {
       this.fail(describeSocketError(err))
       return
     }
     if (data === null) return
-    if (this.server.tracksIdle) this.lastActive = performance.now()
-    if (metered && (this.allowance -= data.length) <= 0) this.server.throttle(this)
+    if (this.host.tracksIdle) this.lastActive = performance.now()
+    if (this.bucket?.take(data.length)) this.host.throttle(this)
     if (data.length === 0) {
       this.peerDone = true
-      for (const message of this.framer.end()) room.receive(this.id, message)
-      room.closed(this.id, 'end of input')
+      for (const message of this.framer.end()) room.receive(this, message)
+      room.closed(this, 'end of input')
       return
     }
     const { messages, tooLong } = this.framer.push(data)
     for (const message of messages) {
-      room.receive(this.id, message)
-      if (this.state === SessionState.CLOSING) return
+      room.receive(this, message)
+      if (room.stateOf(this) === SessionState.CLOSING) return
     }
-    if (tooLong) room.tooLong(this.id)
+    if (tooLong) room.tooLong(this)
   }
 
   /**
-   * Queues one line for this client (RoomIO.deliver). Written at the end of the round, or at
-   * once when much has piled up this round, so that the socket takes what it can before the
+   * Queues one line for this client (the roster's deliver). Written at the end of the round, or
+   * at once when much has piled up this round, so that the socket takes what it can before the
    * queue is judged.
    */
   enqueue(line: Buffer): void {
@@ -172,7 +185,7 @@ class ChatConnection {
       this.flush()
       this.checkOverflow()
     }
-    this.server.touch(this)
+    this.host.touch(this)
   }
 
   /**
@@ -180,15 +193,13 @@ class ChatConnection {
    * the kernel's) are full too: the client is not reading. It is dropped, never buffered for.
    */
   private checkOverflow(): void {
-    const max = this.server.options.maxOutbuf
-    if (this.failure !== null || this.outBytes <= max) return
-    const who = this.server.room.session(this.id)?.name ?? this.peer
-    log(`dropping ${who} (${this.peer}): not reading, ${this.outBytes} bytes queued for it (max ${max})`)
+    if (this.failure !== null || this.outBytes <= this.maxOutbuf) return
+    log(`dropping ${this.host.room.who(this)} (${this.peer}): not reading, ${this.outBytes} bytes queued for it (max ${this.maxOutbuf})`)
     this.fail('dropped: not reading')
   }
 
   /** Sends what is queued, as much as the connection accepts (partial writes are real). */
-  flush(): void {
+  private flush(): void {
     try {
       while (this.out.length > 0) {
         if (this.out.length > 1 && this.out[0].length < COALESCE_BYTES) this.mergeHead()
@@ -228,25 +239,25 @@ class ChatConnection {
       this.flush()
       this.checkOverflow()
     }
-    if (this.failure !== null) return this.server.remove(this, this.failure, true)
-    if (this.state === SessionState.CLOSING) return this.settleClosing()
+    if (this.failure !== null) return this.host.remove(this, this.failure, true)
+    if (this.host.room.stateOf(this) === SessionState.CLOSING) return this.settleClosing()
     this.setInterest((this.throttled ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0))
   }
 
   /** CLOSING: flush (bounded), then linger (bounded), then close. */
   private settleClosing(): void {
-    const loop = this.server.loop
+    const loop = this.host.loop
     const flushed = this.outBytes === 0
-    if (flushed && (this.refused || this.peerDone)) return this.server.remove(this, 'closed', false)
+    if (flushed && (this.refused || this.peerDone)) return this.host.remove(this, 'closed', false)
     if (this.closeTimer === null) {
-      this.closeTimer = loop.callLater(FLUSH_TIMEOUT_MS, () => this.server.remove(this, 'goodbye not read in time', true))
+      this.closeTimer = loop.callLater(FLUSH_TIMEOUT_MS, () => this.host.remove(this, 'goodbye not read in time', true))
     }
     if (!flushed) return this.setInterest(EVENT_WRITE)
     if (!this.lingering) {
       this.lingering = true
       this.conn.shutdown()
       this.closeTimer.cancel()
-      this.closeTimer = loop.callLater(LINGER_MS, () => this.server.remove(this, 'closed', false))
+      this.closeTimer = loop.callLater(LINGER_MS, () => this.host.remove(this, 'closed', false))
     }
     this.setInterest(this.discarded > LINGER_BYTES ? 0 : EVENT_READ)
   }
@@ -254,7 +265,7 @@ class ChatConnection {
   /** What the loop watches; nothing at all (unregistered) once a lingering peer has sent too much. */
   private setInterest(events: number): void {
     if (events === this.events) return
-    const loop = this.server.loop
+    const loop = this.host.loop
     if (events === 0) loop.unregister(this.conn)
     else if (this.events === 0) loop.register(this.conn, events, this.onEvent)
     else loop.modify(this.conn, events)
@@ -268,50 +279,43 @@ class ChatConnection {
   }
 }
 
-export class SelectorChatServer {
+export class SelectorChatServer implements ChatConnectionHost {
   readonly loop: EventLoop
   readonly room: ChatRoom
+  readonly tracksIdle: boolean
+  private readonly roster: MapRoster
   private readonly conns = new Map<number, ChatConnection>()
   private nextId = 1
   /** Connections with queued output, interest changes or failures since the last settle. */
   private dirty = new Set<ChatConnection>()
   private settleScheduled = false
+  private readonly operator: OperatorConsole
   private consoleReader: StreamReader | null = null
-  private readonly consoleFramer: MessageFramer
   private stopping = false
-  readonly tracksIdle: boolean
-  /** Flood control: the most a client may send at once (a second's worth, at least two lines). */
-  readonly burst: number
   private readonly throttled = new Set<ChatConnection>()
   private throttleScheduled = false
   private readonly floods = new RateLimitedLog()
   /** A connection flood past --max-clients must not become a flood of log lines. */
   private readonly refusals = new RateLimitedLog()
   private readonly acceptErrors = new RateLimitedLog()
-  /** The operator's stdout was closed (EPIPE): the chat goes on without showing it. */
-  private stdoutGone = false
 
   constructor(
     readonly listener: Listener,
     readonly options: ChatOptions,
   ) {
     this.loop = new EventLoop({ trace: options.trace })
-    const io: RoomIO = {
+    this.roster = new MapRoster({
       deliver: (id, line) => this.conns.get(id)?.enqueue(line),
       hangUp: id => {
         const c = this.conns.get(id)
         if (c) this.touch(c)
       },
-      console: line => this.toOperator(line),
-      log,
-    }
-    process.stdout.once('error', () => (this.stdoutGone = true))
-    this.room = new ChatRoom(io, options)
-    this.consoleFramer = new MessageFramer('line', options.maxLine)
+    })
+    this.operator = new OperatorConsole(options.maxLine, text => this.room.operator(text), () => this.closeConsole())
+    this.room = new ChatRoom(this.roster, { log, console: text => this.operator.print(text) }, options)
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()
-    this.burst = Math.max(options.maxRate, 2 * (options.maxLine + 1))
     if (options.console) {
       // The operator's terminal, watched by the same selector as the sockets.
       this.consoleReader = new StreamReader(process.stdin)
@@ -319,7 +323,7 @@ export class SelectorChatServer {
     }
   }
 
-  /** The listener's callback: accept every waiting connection; the room may refuse it (full). */
+  /** The listener's callback: accept every waiting connection; past --max-clients it is turned away. */
   private readonly onAcceptable = (listener: Listener): void => {
     for (;;) {
       let conn: Connection | null
@@ -330,14 +334,18 @@ export class SelectorChatServer {
         return
       }
       if (!conn) return
-      const c = new ChatConnection(this.nextId++, conn, this)
+      const c = new ChatConnection(this.nextId++, conn, this, this.options)
       if (this.tracksIdle) c.lastActive = performance.now()
       this.conns.set(c.id, c)
       this.loop.register(conn, EVENT_READ, c.onEvent)
-      if (!this.room.open(c.id, c.peer)) {
-        c.refused = true
-        this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
+      if (this.roster.connectionCount < this.options.maxClients) {
+        this.room.open(c)
+        continue
       }
+      // Never in the room (so CLOSING): told why, and closed once that line is out.
+      c.refused = true
+      c.enqueue(line(replies.full(this.options.maxClients)))
+      this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
     }
   }
 
@@ -349,13 +357,11 @@ export class SelectorChatServer {
     this.loop.callLater(Math.max(10, this.options.idleTimeoutMs / 4), this.sweepIdle)
   }
 
-  /** A client went over --max-rate: stop reading it until its allowance comes back. */
   throttle(c: ChatConnection): void {
     if (c.throttled) return
     c.throttled = true
     this.throttled.add(c)
-    const who = this.room.session(c.id)?.name ?? c.peer
-    this.floods.log(`${who} (${c.peer}) sends faster than --max-rate ${this.options.maxRate} bytes/s: slowed down`)
+    this.floods.log(`${this.room.who(c)} (${c.peer}) sends faster than --max-rate ${this.options.maxRate} bytes/s: slowed down`)
     this.touch(c)
     if (!this.throttleScheduled) {
       this.throttleScheduled = true
@@ -366,7 +372,7 @@ export class SelectorChatServer {
   private readonly unthrottle = (): void => {
     this.throttleScheduled = false
     for (const c of this.throttled) {
-      if (c.gone || c.refill() > 0) {
+      if (c.gone || c.mayRead()) {
         c.throttled = false
         this.throttled.delete(c)
         if (!c.gone) this.touch(c)
@@ -380,15 +386,14 @@ export class SelectorChatServer {
 
   private readonly sweepIdle = (): void => {
     if (this.stopping) return
-    const timeout = this.options.idleTimeoutMs
     const now = performance.now()
     for (const c of this.conns.values()) {
-      if (now - c.lastActive >= timeout) this.room.idle(c.id, timeout) // a no-op once CLOSING
+      if (now - c.lastActive >= this.options.idleTimeoutMs) this.room.idle(c) // a no-op once CLOSING
     }
     this.scheduleIdleSweep()
   }
 
-  /** The operator console's callback: each stdin line goes to the room as the operator's. */
+  /** The operator console's callback: stdin's bytes go to the console, which hands the room each line. */
   private readonly onConsole = (reader: StreamReader): void => {
     let data: Buffer | null
     try {
@@ -397,23 +402,9 @@ export class SelectorChatServer {
       data = Buffer.alloc(0) // an unreadable stdin (EIO, ...) is treated as closed
     }
     if (data === null) return
-    if (data.length === 0) {
-      for (const line of this.consoleFramer.end()) this.room.operator(line)
-      this.closeConsole()
-      log('operator console closed (end of input); still serving')
-    } else {
-      const { messages, tooLong } = this.consoleFramer.push(data)
-      for (const line of messages) this.room.operator(line)
-      if (tooLong) {
-        this.toOperator(`line too long (over ${this.options.maxLine} bytes); console closed`)
-        this.closeConsole()
-      }
-    }
+    if (data.length === 0) this.operator.end()
+    else this.operator.input(data)
     this.scheduleSettle()
-  }
-
-  private toOperator(line: string): void {
-    if (!this.stdoutGone) process.stdout.write(line + '\n')
   }
 
   private closeConsole(): void {
@@ -423,7 +414,6 @@ export class SelectorChatServer {
     this.consoleReader = null
   }
 
-  /** Marks a connection for the end-of-round settle. */
   touch(c: ChatConnection): void {
     this.dirty.add(c)
     this.scheduleSettle()
@@ -446,7 +436,6 @@ export class SelectorChatServer {
     if (this.stopping && this.conns.size === 0) this.loop.stop()
   }
 
-  /** Ends a connection: the room is told (others hear `left` if it was chatting), the socket goes. */
   remove(c: ChatConnection, reason: string, abrupt: boolean): void {
     if (c.gone) return
     c.forget()
@@ -455,7 +444,7 @@ export class SelectorChatServer {
     if (this.loop.isRegistered(c.conn)) this.loop.unregister(c.conn)
     if (abrupt) c.conn.reset()
     else c.conn.close()
-    this.room.closed(c.id, reason)
+    this.room.closed(c, reason)
     if (this.stopping) this.scheduleSettle() // the last one gone stops the loop
   }
 

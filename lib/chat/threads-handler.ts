@@ -1,6 +1,6 @@
 // The chat of the `threads` model, as each connection's own thread runs it. It is the classic
-// Python threaded chat server, with this project's protocol (the framing, names, commands and
-// replies modules the selector model uses, so every line is worded the same):
+// Python threaded chat server, with this project's protocol (the room, room.ts, which the selector
+// model runs too, so every decision and every line is the same):
 //
 //   def handle(conn):
 //       name = conn.recv(1024).decode()
@@ -21,11 +21,12 @@
 //           for c in clients:
 //               if c is not sender: c.sendall(msg.encode())
 //
-// The list and the lock are client-list.ts (shared memory, a futex mutex); `sendall` under the
-// lock is its deliver(), which never waits on a client that is not reading (it drops it).
-// Each connection's state (AWAITING_NAME → CHATTING → CLOSING, as in room.ts) lives in the list,
-// because other threads change it too: the operator's /kick, a broadcaster dropping a client
-// that does not read, the server shutting down. This thread notices on its next recv and leaves.
+// The list and the lock are client-list.ts (shared memory, a futex mutex); every message is
+// carried out by the room with the lock held, and `sendall` under the lock is the list's
+// deliver(), which never waits on a client that is not reading (it drops it). Each connection's
+// state (AWAITING_NAME → CHATTING → CLOSING) lives in the list, because other threads change it
+// too: the operator's /kick, a broadcaster dropping a client that does not read, the server
+// shutting down. This thread notices on its next recv and leaves.
 //
 // Flood control (--max-rate) is the selector model's token bucket, per thread: a thread over its
 // rate sleeps instead of reading (its inbound ring fills, the main thread stops reading the
@@ -35,13 +36,12 @@
 // written after, so that no thread waits for another's terminal output.
 import { BrokenPipeError, SocketTimeoutError, isDisconnect, type BlockingConnection } from '../threads/connection.js'
 import type { ThreadContext, ThreadInit } from '../threads/handler.js'
-import { SharedClientList, Why, WHY_TEXT } from './client-list.js'
-import { isQuitWord, parseUserLine } from './commands.js'
-import { MessageFramer } from './framing.js'
-import { checkName } from './names.js'
+import { SharedClientList } from './client-list.js'
+import { MessageFramer, type Framed } from './framing.js'
 import type { Framing } from './options.js'
-import { replies, sanitize } from './replies.js'
-import { SessionState } from './room.js'
+import { ChatRoom } from './room.js'
+import { SessionState, Why, type Session } from './roster.js'
+import { TokenBucket } from './token-bucket.js'
 
 /** What every thread is given (the host's `shared`). */
 export interface ChatThreadsShared {
@@ -69,26 +69,40 @@ const THROTTLE_TICK_MS = 50
 /** What a thread sleeps on (never notified: Atomics.wait as Python's time.sleep). */
 const nap = new Int32Array(new SharedArrayBuffer(4))
 
-// Per thread (module state is per thread), set once by init().
+// Per thread (module state is per thread), set once by init(). A thread serves one connection
+// at a time, so the lines it collects under the lock are that connection's.
 let list: SharedClientList
 let options: ChatThreadsShared['options']
+let room: ChatRoom
+const logLines: string[] = []
+const consoleLines: string[] = []
 
 export function init(ctx: ThreadInit): void {
   const shared = ctx.shared as ChatThreadsShared
   options = shared.options
   list = new SharedClientList(shared.list, ctx.slots, options)
+  const collect = { log: (m: string) => logLines.push(m), console: (l: string) => consoleLines.push(l) }
+  room = new ChatRoom(list, collect, options)
 }
 
-const line = (text: string) => Buffer.from(text + '\n', 'utf8')
-
 export function handle(conn: BlockingConnection, ctx: ThreadContext): void {
-  const me = new ChatThread(conn, ctx)
+  const me = new ChatThread(conn)
+  /** Runs `fn` holding the list's lock (`with lock:`), then prints what it had to say. */
+  const locked = <T>(fn: () => T): T => {
+    try {
+      return list.lock.withLock(fn)
+    } finally {
+      if (logLines.length > 0) for (const m of logLines.splice(0)) ctx.log(m)
+      if (consoleLines.length > 0) ctx.print(consoleLines.splice(0).join('\n') + '\n')
+    }
+  }
   let ending = 'end of input'
   try {
-    if (!me.locked(() => me.open())) return // the server is shutting down: told so
+    if (!locked(() => room.open(me))) return // the server is shutting down: told so
     if (options.idleTimeoutMs > 0) conn.settimeout(options.idleTimeoutMs)
-    while (me.state() !== SessionState.CLOSING) {
+    while (list.stateNow(me.id) !== SessionState.CLOSING) {
       if (me.overRate()) {
+        if (me.firstTimeOver()) locked(() => logLines.push(`${room.who(me)} (${me.peer}) sends faster than --max-rate ${options.maxRate} bytes/s: slowed down`))
         Atomics.wait(nap, 0, 0, THROTTLE_TICK_MS) // --max-rate: not reading is how it slows a sender down
         continue
       }
@@ -97,216 +111,78 @@ export function handle(conn: BlockingConnection, ctx: ThreadContext): void {
         data = conn.recv(me.recvSize()) // blocks until bytes arrive; b'' when the client closed its side
       } catch (err) {
         if (!(err instanceof SocketTimeoutError)) throw err
-        me.locked(() => me.idle()) // nothing for --idle-timeout
+        locked(() => room.idle(me)) // nothing for --idle-timeout
         break
       }
       if (data.length === 0) {
-        me.receiveLast()
+        for (const text of me.framer.end()) locked(() => room.receive(me, text))
         break
       }
-      me.receive(data)
+      const { messages, tooLong } = me.frame(data)
+      for (const text of messages) {
+        locked(() => room.receive(me, text)) // with lock: broadcast(f"{name}: {text}", conn)
+        if (list.stateNow(me.id) === SessionState.CLOSING) break
+      }
+      if (tooLong) locked(() => room.tooLong(me))
     }
   } catch (err) {
     if (!isDisconnect(err)) throw err // a bug: the worker logs it; `finally` still leaves cleanly
     ending = describeDisconnect(err)
   } finally {
-    me.locked(() => me.leave(ending))
+    locked(() => leave(me, ending)) // with lock: clients.remove(conn); broadcast(f"{name} left", conn)
     conn.close() // what was queued for it is still sent, then FIN
   }
 }
 
-/** One connection, seen from its own thread. */
-class ChatThread {
-  readonly slot: number
-  readonly peer: string
-  private readonly framer: MessageFramer
-  private name: string | null = null
-  /** --max-rate: bytes it may send now, refilled at the rate, a second's worth (or two lines) at most. */
-  private allowance: number
-  private refilledAt = performance.now()
-  private readonly burst: number
-  private floodLogged = false
-  private readonly logLines: string[] = []
-  private readonly consoleLines: string[] = []
+/**
+ * Lock held. The connection leaves the room. One dropped as not reading (by the list's deliver(),
+ * in whichever thread was writing to it) is logged as such first, here, by its own thread.
+ */
+function leave(me: ChatThread, ending: string): void {
+  if (list.why(me.id) === Why.DROPPED) {
+    const queued = list.queuedWhenDropped(me.id)
+    logLines.push(`dropping ${room.who(me)} (${me.peer}): not reading, ${queued} bytes queued for it (max ${options.maxOutbuf})`)
+  }
+  room.closed(me, ending)
+}
 
-  constructor(
-    readonly conn: BlockingConnection,
-    private readonly ctx: ThreadContext,
-  ) {
-    this.slot = conn.slot
+/** One connection, seen from its own thread: the room's Session, its framer and its flood meter. */
+class ChatThread implements Session {
+  readonly id: number
+  readonly serial: number
+  readonly peer: string
+  readonly framer: MessageFramer
+  private readonly bucket = TokenBucket.forChat(options.maxRate, options.maxLine)
+  private floodLogged = false
+
+  constructor(conn: BlockingConnection) {
+    this.id = conn.slot
+    this.serial = conn.id
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
-    this.framer = new MessageFramer(options.framing, options.maxLine)
-    this.burst = Math.max(options.maxRate, 2 * (options.maxLine + 1))
-    this.allowance = this.burst
+    this.framer = MessageFramer.forConnection(options.framing, options.maxLine)
   }
 
-  /** True while this client has used up its --max-rate allowance (logged the first time). */
+  /** True while this client has used up its --max-rate allowance. */
   overRate(): boolean {
-    if (options.maxRate === 0) return false
-    const now = performance.now()
-    this.allowance = Math.min(this.burst, this.allowance + ((now - this.refilledAt) * options.maxRate) / 1000)
-    this.refilledAt = now
-    if (this.allowance > 0) return false
-    if (!this.floodLogged) {
-      this.floodLogged = true // once per connection: a flood of flooders is bounded by the thread cap
-      this.ctx.log(`${this.name ?? this.peer} (${this.peer}) sends faster than --max-rate ${options.maxRate} bytes/s: slowed down`)
-    }
+    return this.bucket !== null && this.bucket.refill() <= 0
+  }
+
+  /** True the first time it goes over: logged once per connection (a flood of flooders is bounded by the thread cap). */
+  firstTimeOver(): boolean {
+    if (this.floodLogged) return false
+    this.floodLogged = true
     return true
   }
 
   /** How much the next recv may take: RECV_SIZE, or less when --max-rate leaves less. */
   recvSize(): number {
-    return options.maxRate === 0 ? RECV_SIZE : Math.max(1, Math.min(RECV_SIZE, Math.floor(this.allowance)))
+    return this.bucket === null ? RECV_SIZE : this.bucket.readSize(RECV_SIZE)
   }
 
-  /** Runs `fn` holding the list's lock, then prints what it had to say. */
-  locked<T>(fn: () => T): T {
-    try {
-      return list.lock.withLock(fn)
-    } finally {
-      this.flushOutput()
-    }
-  }
-
-  /** Our state as others may have set it (no lock: a snapshot is enough to decide to stop). */
-  state(): SessionState | null {
-    return list.stateNow(this.slot)
-  }
-
-  /** Lock held. */
-  open(): boolean {
-    if (!list.open(this.slot, this.conn.id)) {
-      this.tell(replies.closing())
-      return false
-    }
-    if (options.verbose) this.log(`connect ${this.peer} (${list.counts()})`)
-    return true
-  }
-
-  /** One read's bytes: each complete message is handled under the lock, one at a time. */
-  receive(data: Buffer): void {
-    this.allowance -= data.length
-    const { messages, tooLong } = this.framer.push(data)
-    for (const text of messages) {
-      this.locked(() => this.message(text))
-      if (this.state() === SessionState.CLOSING) return
-    }
-    if (tooLong) this.locked(() => this.lineTooLong())
-  }
-
-  /** At end of input: an unfinished last message still counts (`printf 'hi' | nc`). */
-  receiveLast(): void {
-    for (const text of this.framer.end()) this.locked(() => this.message(text))
-  }
-
-  /** Lock held. The per-connection state machine: one switch, as room.ts receive(). */
-  private message(text: string): void {
-    switch (list.state(this.slot)) {
-      case SessionState.AWAITING_NAME:
-        return this.proposeName(text)
-      case SessionState.CHATTING:
-        return this.chat(text)
-      case SessionState.CLOSING:
-      case null:
-        return // said goodbye already; whatever else arrives is ignored
-    }
-  }
-
-  private proposeName(text: string): void {
-    if (isQuitWord(text)) return list.close(this.slot, Why.QUIT)
-    const check = checkName(text, options.maxName, name => list.isTaken(name))
-    if (!check.ok) {
-      this.tell(replies.nameRefused(check.reason))
-      return
-    }
-    const name = check.name
-    this.name = name
-    const count = list.join(this.slot, name) // clients.append(conn)
-    this.tell(replies.welcome(name, count))
-    list.broadcast(line(replies.joined(name)), this.slot)
-    if (options.verbose) {
-      this.log(`${name} joined from ${this.peer} (${list.counts()})`)
-      this.consoleLines.push(replies.joined(name))
-    }
-  }
-
-  private chat(text: string): void {
-    const name = this.name!
-    const command = parseUserLine(text)
-    switch (command.kind) {
-      case 'empty':
-        return
-      case 'quit':
-        return list.close(this.slot, Why.QUIT)
-      case 'say': {
-        const said = replies.said(name, sanitize(command.text))
-        list.broadcast(line(said), this.slot) // one Buffer, written into every other member's ring
-        if (options.verbose) this.consoleLines.push(said)
-        return
-      }
-      case 'who':
-        return this.tell(replies.who(list.chattingNames()))
-      case 'msg': {
-        const to = list.find(command.to)
-        if (to < 0) return this.tell(replies.noSuchUser(command.to))
-        list.deliver(to, line(replies.whispered(name, sanitize(command.text))))
-        return
-      }
-      case 'usage':
-        return this.tell(command.usage)
-      case 'kick': // only the operator may kick; parseUserLine never returns it
-      case 'unknown':
-        return this.tell(replies.unknownCommand(command.kind === 'unknown' ? command.command : '/kick'))
-    }
-  }
-
-  /** Lock held. A message passed --max-line: say why, and close. */
-  private lineTooLong(): void {
-    if (list.state(this.slot) === SessionState.CLOSING) return
-    this.log(`${this.name ?? this.peer}: line over ${options.maxLine} bytes; closing`)
-    this.tell(replies.tooLong(options.maxLine))
-    list.close(this.slot, Why.LINE_TOO_LONG)
-  }
-
-  /** Lock held. Nothing arrived for --idle-timeout: say why, and close. */
-  idle(): void {
-    if (list.state(this.slot) === SessionState.CLOSING) return
-    const seconds = options.idleTimeoutMs / 1000
-    if (options.verbose) this.log(`${this.name ?? this.peer}: idle for ${seconds} s; closing`)
-    this.tell(replies.idle(seconds))
-    list.close(this.slot, Why.IDLE)
-  }
-
-  /** Lock held. The `finally`: out of the list, and everyone else is told if we had joined. */
-  leave(ending: string): void {
-    const why = list.why(this.slot)
-    if (why === Why.DROPPED) {
-      const queued = list.queuedWhenDropped(this.slot)
-      this.log(`dropping ${this.name ?? this.peer} (${this.peer}): not reading, ${queued} bytes queued for it (max ${options.maxOutbuf})`)
-    }
-    const name = list.remove(this.slot) // clients.remove(conn)
-    if (name !== null && why !== Why.SHUTDOWN) {
-      list.broadcast(line(replies.left(name)), this.slot)
-      if (options.verbose) {
-        this.log(`${name} left: ${why === Why.NONE ? ending : WHY_TEXT[why]} (${list.counts()})`)
-        this.consoleLines.push(replies.left(name))
-      }
-    }
-    if (options.verbose) this.log(`disconnect ${this.peer} (${list.counts()})`)
-  }
-
-  /** Lock held. A line to this connection (through the same bounded delivery as everyone's). */
-  private tell(text: string): void {
-    list.deliver(this.slot, line(text))
-  }
-
-  private log(message: string): void {
-    this.logLines.push(message)
-  }
-
-  private flushOutput(): void {
-    if (this.logLines.length > 0) for (const m of this.logLines.splice(0)) this.ctx.log(m)
-    if (this.consoleLines.length > 0) this.ctx.print(this.consoleLines.splice(0).join('\n') + '\n')
+  /** One read's bytes, metered, cut into messages. */
+  frame(data: Buffer): Framed {
+    this.bucket?.take(data.length)
+    return this.framer.push(data)
   }
 }
 

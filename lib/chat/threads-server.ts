@@ -3,17 +3,18 @@
 // behind one mutex (client-list.ts). The main thread accepts and owns the sockets (moving their
 // bytes to and from the threads: lib/threads/host.ts), turns away clients past --max-clients,
 // and runs the operator console: it reads stdin and speaks into the room through the same list,
-// taking the same lock (without blocking: Mutex.lockAsync).
+// taking the same lock (without blocking: Mutex.lockAsync). The main thread's room (the
+// operator's commands, the shutdown, a thread that died) is the same ChatRoom the threads run.
 import net from 'node:net'
 import { log, RateLimitedLog } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../built.js'
 import { ThreadHost, slotCountFor } from '../threads/host.js'
-import { SharedClientList, Why } from './client-list.js'
-import { OPERATOR_HELP, parseOperatorLine } from './commands.js'
-import { MessageFramer } from './framing.js'
+import { SharedClientList } from './client-list.js'
+import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
-import { replies, sanitize } from './replies.js'
+import { replies } from './replies.js'
+import { ChatRoom } from './room.js'
 import type { ChatThreadsShared } from './threads-handler.js'
 
 /**
@@ -39,8 +40,6 @@ export function outboundRingBytes(maxOutbuf: number, slotCount: number): number 
   while (bytes > 64 * 1024 && bytes * slotCount > OUTBOUND_RESERVE_BYTES) bytes /= 2
   return bytes
 }
-
-const line = (text: string) => Buffer.from(text + '\n', 'utf8')
 
 export async function startThreadsChat(options: ChatOptions): Promise<RunningServer> {
   // Sized for the thread cap asked for; the host may lower it (ulimit -n), never raise it.
@@ -76,10 +75,26 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
     onHandlerDone: (slot, id) => {
       admitted--
       // Its thread normally leaves the list itself; one that died before it could is removed here.
-      if (list.stateNow(slot) !== null) void abandon(slot, id)
+      if (list.stateNow(slot) !== null) void locked(() => abandon(slot, id))
     },
   })
   const list = new SharedClientList(shared.list, host.slots, options)
+  /** Runs `fn` holding the list's lock, taken without blocking the main thread. */
+  async function locked(fn: () => void): Promise<void> {
+    await list.lock.lockAsync()
+    try {
+      fn()
+    } finally {
+      list.lock.unlock()
+    }
+  }
+  // The main thread's deliveries never wait (a full ring is a drop), so its room never blocks.
+  const operator = new StdinConsole(options.maxLine, text => locked(() => room.operator(text)))
+  const room = new ChatRoom(list, { log, console: text => operator.print(text) }, options)
+  /** Lock held. A thread died before it could leave: its connection goes as any other (unless its slot has moved on). */
+  function abandon(slot: number, id: number): void {
+    if (list.holds(slot, id)) room.closed({ id: slot, serial: id, peer: `connection ${id}` }, 'its thread died')
+  }
   await host.start()
 
   let stopping = false
@@ -95,16 +110,6 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
     if (host.serve(socket)) admitted++ // else refused by the host (thread limit), which said why
   })
 
-  async function abandon(slot: number, id: number): Promise<void> {
-    await list.lock.lockAsync()
-    try {
-      const { removed, name } = list.abandon(slot, id)
-      if (name !== null) list.broadcast(line(replies.left(name)), -1)
-      if (removed) log(`${name ?? `connection ${id}`} left: its thread died (${list.counts()})`)
-    } finally {
-      list.lock.unlock()
-    }
-  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
@@ -114,8 +119,6 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
   })
   const acceptErrors = new RateLimitedLog()
   server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
-
-  const operator = new OperatorConsole(list, options)
   if (options.console) operator.open()
 
   const address = server.address() as net.AddressInfo
@@ -134,12 +137,7 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
         stopping = true
         const closed = new Promise<void>(r => server.close(() => r()))
         operator.close()
-        await list.lock.lockAsync()
-        try {
-          list.shutdown(line(replies.closing()))
-        } finally {
-          list.lock.unlock()
-        }
+        await locked(() => room.shutdown())
         await host.stop(options.shutdownGraceMs)
         await closed
         resolveDone()
@@ -149,21 +147,24 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
   }
 }
 
-/** The server's stdin: each line is the operator's, carried out under the list's lock. */
-class OperatorConsole {
-  private readonly framer: MessageFramer
-  /** Lines are carried out one after the other, each waiting for the lock. */
+/**
+ * The server's stdin on the main thread: its 'data' events feed the operator console, and each
+ * line is carried out (under the list's lock) after the one before.
+ */
+class StdinConsole {
+  private readonly console: OperatorConsole
   private queue: Promise<void> = Promise.resolve()
   private reading = false
-  /** The operator's stdout was closed (EPIPE): the chat goes on without showing it. */
-  private stdoutGone = false
 
-  constructor(
-    private readonly list: SharedClientList,
-    private readonly options: ChatOptions,
-  ) {
-    this.framer = new MessageFramer('line', options.maxLine)
-    process.stdout.once('error', () => (this.stdoutGone = true))
+  constructor(maxLine: number, carryOut: (text: string) => Promise<void>) {
+    const run = (text: string) => {
+      this.queue = this.queue.then(() => carryOut(text)).catch(err => log(`operator console: ${(err as Error).stack ?? err}`))
+    }
+    this.console = new OperatorConsole(maxLine, run, () => this.close())
+  }
+
+  print(text: string): void {
+    this.console.print(text)
   }
 
   open(): void {
@@ -182,72 +183,6 @@ class OperatorConsole {
     process.stdin.destroy() // nothing else keeps the process alive once the threads are gone
   }
 
-  private readonly onData = (data: Buffer): void => {
-    const { messages, tooLong } = this.framer.push(data)
-    for (const text of messages) this.enqueue(text)
-    if (tooLong) {
-      this.say(`line too long (over ${this.options.maxLine} bytes); console closed`)
-      this.close()
-    }
-  }
-
-  private readonly onEnd = (): void => {
-    for (const text of this.framer.end()) this.enqueue(text)
-    this.close()
-    log('operator console closed (end of input); still serving')
-  }
-
-  private enqueue(text: string): void {
-    this.queue = this.queue.then(() => this.run(text)).catch(err => log(`operator console: ${(err as Error).stack ?? err}`))
-  }
-
-  private async run(text: string): Promise<void> {
-    const command = parseOperatorLine(text)
-    if (command.kind === 'empty') return
-    await this.list.lock.lockAsync()
-    let answer: string | null
-    try {
-      answer = this.carryOut(command)
-    } finally {
-      this.list.lock.unlock()
-    }
-    if (answer !== null) this.say(answer)
-  }
-
-  /** Lock held; never blocks (the main thread's deliveries never wait). Returns the answer to show. */
-  private carryOut(command: ReturnType<typeof parseOperatorLine>): string | null {
-    const list = this.list
-    switch (command.kind) {
-      case 'empty':
-        return null
-      case 'say':
-        list.broadcast(line(replies.operatorSaid(sanitize(command.text))), -1)
-        return null
-      case 'who':
-        return replies.who(list.chattingNames())
-      case 'msg': {
-        const to = list.find(command.to)
-        if (to < 0) return replies.noSuchUser(command.to)
-        list.deliver(to, line(replies.operatorWhispered(sanitize(command.text))))
-        return `sent to ${list.nameOf(to)}`
-      }
-      case 'kick': {
-        const target = list.find(command.name)
-        if (target < 0) return replies.noSuchUser(command.name)
-        list.deliver(target, line(replies.kicked()))
-        list.close(target, Why.KICKED)
-        list.endInput(target) // its thread's recv returns b'': it leaves, and the others hear `left`
-        return `kicked ${list.nameOf(target)}`
-      }
-      case 'usage':
-        return command.usage
-      case 'quit':
-      case 'unknown':
-        return `operator commands: ${OPERATOR_HELP}`
-    }
-  }
-
-  private say(text: string): void {
-    if (!this.stdoutGone) process.stdout.write(text + '\n')
-  }
+  private readonly onData = (data: Buffer): void => this.console.input(data)
+  private readonly onEnd = (): void => this.console.end()
 }

@@ -133,6 +133,43 @@ export function escapeRegExp(text: string): string {
 
 export const sleep = (ms: number) => new Promise(r => setTimeout(r, ms))
 
+/**
+ * Lets what was written so far leave before the next write, so that two writes usually arrive as
+ * two reads (a character or a line split across reads). Not a synchronisation: TCP may still
+ * merge them, and every test using it expects the same outcome when it does.
+ */
+export const spaceOut = () => sleep(50)
+
+/** Waits until `predicate()` holds, checking every 20 ms; rejects saying `what` after `timeoutMs`. */
+export async function eventually(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !predicate(); await sleep(20)) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+  }
+}
+
+/**
+ * Joins as `name`, trying again while the server turns it away, as a person would: a place
+ * freed by a client that left is free once the server has seen it leave (for threads, once its
+ * thread is done), which the client cannot observe. Rejects after `timeoutMs`. Resolves with the
+ * client and how many times it was turned away first.
+ */
+export async function joinWhenServed(port: number, name: string, timeoutMs = 15_000): Promise<{ client: ChatClient; refusals: number }> {
+  const deadline = Date.now() + timeoutMs
+  for (let refusals = 0; ; refusals++) {
+    const client = await connectChat(port)
+    client.socket.on('error', () => {}) // a refusal may end in a reset
+    client.say(name)
+    const welcomed = await client.next(new RegExp(`^welcome ${escapeRegExp(name)}\\b`), Math.max(1, deadline - Date.now())).then(
+      () => true,
+      () => false,
+    )
+    if (welcomed) return { client, refusals }
+    client.socket.destroy()
+    if (Date.now() >= deadline) throw new Error(`${name} was still turned away after ${timeoutMs} ms (${refusals + 1} tries)`)
+    await sleep(100) // and try again
+  }
+}
+
 export interface ChattersOptions {
   /** How many clients (default 3). */
   count?: number
@@ -142,6 +179,12 @@ export interface ChattersOptions {
   intervalMs?: number
   /** Body length (code points) of client i's message #seq (default 10..200). */
   length?: (i: number, seq: number) => number
+  /**
+   * From its welcome until close(), each client also sends an empty line this often: the server
+   * ignores it (no reply, nothing relayed) but counts it as input, so a client is never idle, not
+   * even while the others are still joining or before talk() (default 0: never).
+   */
+  keepAliveMs?: number
 }
 
 /**
@@ -156,6 +199,7 @@ export class Chatters {
   /** Per client, the lines that were not about another of these clients (their own welcome excluded). */
   private readonly otherLines: string[][] = []
   private timer: NodeJS.Timeout | null = null
+  private keepAlive: NodeJS.Timeout | null = null
 
   private constructor(private readonly options: Required<ChattersOptions>) {}
 
@@ -166,9 +210,17 @@ export class Chatters {
       prefix: 'ok',
       intervalMs: 40,
       length: (i, seq) => 10 + ((i * 7919 + seq * 104_729) % 191),
+      keepAliveMs: 0,
       ...options,
     })
-    for (let i = 0; i < chatters.options.count; i++) await chatters.add(port, i)
+    const every = chatters.options.keepAliveMs
+    if (every > 0) chatters.keepAlive = setInterval(() => chatters.clients.forEach(c => c.socket.writable && c.write('\n')), every)
+    try {
+      for (let i = 0; i < chatters.options.count; i++) await chatters.add(port, i)
+    } catch (err) {
+      chatters.close()
+      throw err
+    }
     return chatters
   }
 
@@ -234,6 +286,7 @@ export class Chatters {
 
   close(): void {
     this.quiet()
+    if (this.keepAlive) clearInterval(this.keepAlive)
     this.clients.forEach(c => c.socket.destroy())
   }
 }
