@@ -398,13 +398,12 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     t.equal(ok.getError(), null)
     const accepted = await acceptOne(listener)
     accepted.close()
+    let serverClosed = false
+    listener.server.once('close', () => (serverClosed = true))
     listener.close()
     sel.unregister(ok)
-    // nobody listens on `port` any more
-    await until(() => {
-      const s = net.createServer()
-      return s !== null
-    }, 'noop')
+    // Nobody listens on `port` once the server has closed (its handle, and with it the port).
+    await until(() => serverClosed && !listener.server.listening, 'the listening socket to close')
     const refused = Connection.connect('127.0.0.1', port)
     t.teardown(() => refused.close())
     sel.register(refused, EVENT_WRITE)
