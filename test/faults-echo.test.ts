@@ -4,6 +4,7 @@ import t from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { CLI, startServer } from './helpers/process.js'
 import { Collector, connect, patternBytes } from './helpers/net.js'
 
@@ -31,6 +32,69 @@ async function probe(port: number): Promise<{ socket: net.Socket; served: boolea
   } catch {
     return { socket, served: false }
   }
+}
+
+/**
+ * True while the kernel holds a TCP connection from 127.0.0.1:`remotePort` to local port
+ * `localPort` (/proc/net/tcp; a connection reset before it was accepted leaves it at once).
+ */
+function kernelHasConnection(localPort: number, remotePort: number): boolean {
+  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, '0')
+  const local = `0100007F:${hex(localPort)}`
+  const remote = `0100007F:${hex(remotePort)}`
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .some(line => {
+      const [, l, r] = line.trim().split(/\s+/)
+      return l === local && r === remote
+    })
+}
+
+async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(r => setTimeout(r, 5))
+  }
+}
+
+// The threads model's accept path is lib/threads (its own helper's); these two share the reactor's.
+for (const model of ['selector', 'net']) {
+  t.test(`echo --model ${model}: connections reset before they are accepted are not served or logged as connects`, async t => {
+    const server = await startServer(['echo', '--model', model, '--port', '0'])
+    t.teardown(() => server.stop('SIGKILL'))
+    // Frozen, the server cannot accept: the kernel completes the handshakes and queues them.
+    server.child.kill('SIGSTOP')
+    t.teardown(() => server.child.kill('SIGCONT'))
+    const doomed = await Promise.all(Array.from({ length: 5 }, () => connect(server.port)))
+    for (const s of doomed) {
+      s.on('error', () => {})
+      const port = s.localPort!
+      s.resetAndDestroy()
+      await until(() => !kernelHasConnection(server.port, port), `the reset of :${port} to reach the server's kernel`)
+    }
+    const good = await connect(server.port)
+    const goodPort = good.localPort!
+    const got = new Collector(good)
+    server.child.kill('SIGCONT')
+    const payload = patternBytes(64 * 1024, 11)
+    good.write(payload)
+    await got.bytes(payload.length)
+    t.ok(got.buffer().equals(payload), 'the live connection queued behind them is echoed exactly')
+    good.end()
+    await got.end()
+    await server.waitForOutput(/disconnect .*\(0 active\)/)
+    const lines = server.stderr().split('\n').filter(line => /\b(connect|disconnect) /.test(line))
+    t.same(
+      lines.filter(line => !/(connect|disconnect) 127\.0\.0\.1:\d+[ :]/.test(line)),
+      [],
+      'every connect and disconnect line names a real address (no ":0", no "undefined:undefined")',
+    )
+    const connects = lines.filter(line => / connect /.test(line))
+    t.equal(connects.length, 1, `one connect logged, the live one's: ${connects.join(' | ')}`)
+    t.match(connects[0], new RegExp(`connect 127\\.0\\.0\\.1:${goodPort} \\(1 active\\)`))
+    good.destroy()
+  })
 }
 
 for (const model of MODELS) {

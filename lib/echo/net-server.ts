@@ -12,6 +12,12 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
   const refusals = new RateLimitedLog()
   const acceptErrors = new RateLimitedLog()
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {
+    if (socket.remoteAddress === undefined) {
+      // Reset by its peer before Node accepted it (getpeername fails): nobody to serve or log,
+      // as the reactor's Listener.accept() skips these.
+      socket.destroy()
+      return
+    }
     if (sockets.size >= options.maxConnections) {
       refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: connection limit (${options.maxConnections}) reached`)
       socket.destroy()
