@@ -254,7 +254,9 @@ async function refusedSoon(port: number, timeoutMs = 5000): Promise<string> {
 for (const model of ['selector', 'net']) {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     t.test(`echo --model ${model}: ${signal} under load stops accepting and echoes everything in flight, exits 0`, async t => {
-      const server = await startServer(['echo', '--model', model, '--port', '0', '--quiet'])
+      // A grace time far longer than the echo takes: a loaded machine must not cut it short, and a
+      // server that waited it out instead of closing as its clients finish would miss the bound.
+      const server = await startServer(['echo', '--model', model, '--port', '0', '--quiet', '--grace', '8'])
       t.teardown(() => server.stop('SIGKILL'))
       const clients = await Promise.all(
         Array.from({ length: 20 }, async (_, i) => {
@@ -298,7 +300,7 @@ for (const model of ['selector', 'net']) {
       const code = await server.exited
       const took = Date.now() - t0
       t.equal(code, 0, 'exit status 0')
-      t.ok(took < 5000, `exited ${took} ms after the signal`)
+      t.ok(took < 8000, `exited ${took} ms after the signal, as its clients finished (grace 8 s)`)
       t.match(server.stderr(), new RegExp(`${signal}: shutting down`))
       const short: string[] = []
       for (const [i, c] of clients.entries()) {
@@ -312,6 +314,25 @@ for (const model of ['selector', 'net']) {
   }
 }
 
+for (const model of ['selector', 'net']) {
+  t.test(`echo --model ${model}: --grace bounds how long a stop waits for a client that never finishes`, async t => {
+    const server = await startServer(['echo', '--model', model, '--port', '0', '--quiet', '--grace', '0.5'])
+    t.teardown(() => server.stop('SIGKILL'))
+    const idle = await connect(server.port)
+    const got = new Collector(idle)
+    t.ok(await echoesOn(idle, patternBytes(1024, 5)), 'served before the signal')
+    const t0 = Date.now()
+    server.child.kill('SIGTERM')
+    const code = await server.exited
+    const took = Date.now() - t0
+    t.equal(code, 0, 'exit status 0')
+    t.ok(took >= 400 && took < 5000, `it waited for the open connection, then closed it: exited after ${took} ms (grace 500 ms)`)
+    await got.end(5000)
+    t.pass('the client was closed')
+    idle.destroy()
+  })
+}
+
 t.test('bad command lines and unbindable hosts: one line, non-zero exit, no stack trace', async t => {
   const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 })
   const cases: Array<[string[], number, RegExp]> = [
@@ -319,6 +340,7 @@ t.test('bad command lines and unbindable hosts: one line, non-zero exit, no stac
     [['echo', '--port', 'eighty'], 2, /--port must be an integer, got 'eighty'/],
     [['echo', '--max-conns', '0'], 2, /--max-conns must be between 1 and/],
     [['echo', '--idle-timeout', 'soon'], 2, /--idle-timeout must be a number, got 'soon'/],
+    [['echo', '--grace=-1'], 2, /--grace must be between 0 and 3600/],
     [['echo', 'extra'], 2, /Unexpected argument 'extra'/],
     [['echo', '--host', '192.0.2.1', '--port', '0'], 1, /cannot bind: address not available on this machine \(192\.0\.2\.1\)/],
     [['echo', '--host', 'no-such-host.invalid', '--port', '0'], 1, /unknown host no-such-host\.invalid/],
