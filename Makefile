@@ -28,15 +28,21 @@ build: install
 typecheck: install
 	npx --no-install tsc -p tsconfig.json --noEmit
 
-# Typecheck + build, then every tap test; the last line is "N passed, N failed".
-# Coverage of reactor/ is enforced (see .taprc and scripts/coverage-reactor.mjs).
+# Typecheck + build, then every tap test; the last line is "N passed, N failed", and it counts and
+# names a failed check too: no test ran, or a folder's coverage below its threshold. Coverage of
+# reactor/, lib/ and bench/ is held to package.json's "coverageThresholds", each folder on its own
+# (scripts/tap-summary.mjs, scripts/coverage-check.mjs; measured as .taprc says). With ARGS naming
+# a few test files, the coverage of the rest falls short: use tap directly for those.
+COVERAGE_SUMMARY := .tap/report/coverage-summary.json
 test: build system-deps
-	$(TAP) --reporter=tap $(ARGS) | $(NODE) scripts/tap-summary.mjs
+	rm -f $(COVERAGE_SUMMARY)
+	$(TAP) --reporter=tap --coverage-report=json-summary $(ARGS) | $(NODE) scripts/tap-summary.mjs --coverage $(COVERAGE_SUMMARY)
 
-# Coverage of everything (reactor, lib, bench), as a text report; not enforced.
-coverage: build
-	$(TAP) --reporter=tap --coverage-map=scripts/coverage-all.mjs --allow-incomplete-coverage \
-	  --coverage-report=text $(ARGS) | $(NODE) scripts/tap-summary.mjs
+# The same run and check, with tap's text report of every file's coverage.
+coverage: build system-deps
+	rm -f $(COVERAGE_SUMMARY)
+	$(TAP) --reporter=tap --coverage-report=json-summary --coverage-report=text $(ARGS) \
+	  | $(NODE) scripts/tap-summary.mjs --coverage $(COVERAGE_SUMMARY)
 
 # The echo server on 127.0.0.1:8080 (ARGS="--model net --port 9000" to change).
 run: build

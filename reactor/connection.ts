@@ -65,7 +65,7 @@ export class Connection extends Selectable {
     socket.on('close', onClose)
     if (!this.connected) socket.once('connect', onConnect)
     if (socket.destroyed) {
-      // It went away while it waited in the accept queue.
+      // Wrapped after it was already gone (Listener.accept() skips these; other callers may not).
       this.hungUp = true
       this.input.eof = true
       if (socket.errored) this.input.error = socket.errored

@@ -1,6 +1,11 @@
 // A non-blocking listening socket: Node accepts connections itself (libuv's own loop), so they are
 // queued here, paused (pauseOnConnect), until the program calls accept() — the user-space twin of
 // the kernel's accept queue. READ readiness ⇔ the queue is not empty (or an accept error is pending).
+//
+// A connection reset by its peer while it waited is skipped by accept(), as BSD's accept() and
+// libuv skip ECONNABORTED: there is nobody left to serve, and it has no address to log (the kernel
+// has closed it, so getpeername fails). So, as with a real accept(2), READ readiness can end in an
+// accept() that returns null.
 import net from 'node:net'
 import { Connection, type ConnectionOptions } from './connection.js'
 import { EVENT_READ, Selectable } from './selectable.js'
@@ -21,6 +26,8 @@ export class Listener extends Selectable {
   private isClosed = false
   /** Connections reset because the accept queue was full. */
   dropped = 0
+  /** Connections reset by their peer before accept() took them (skipped by accept()). */
+  aborted = 0
 
   private constructor(
     readonly server: net.Server,
@@ -74,8 +81,9 @@ export class Listener extends Selectable {
   }
 
   /**
-   * Returns the next connection, or null when none is waiting (would block).
-   * Throws a pending accept error once (EMFILE, ...).
+   * Returns the next connection, or null when none is waiting (would block). Connections reset
+   * while they waited are skipped and counted in `aborted`. Throws a pending accept error once
+   * (EMFILE, ...).
    */
   accept(): Connection | null {
     if (this.error) {
@@ -83,10 +91,17 @@ export class Listener extends Selectable {
       this.error = null
       throw err
     }
-    const socket = this.queue.shift()
-    if (!socket) return null
-    socket.off('error', ignoreQueuedError)
-    return new Connection(socket, this.connectionOptions)
+    for (let socket = this.queue.shift(); socket; socket = this.queue.shift()) {
+      // remoteAddress is getpeername(2): undefined once the kernel has closed the connection.
+      if (socket.destroyed || socket.remoteAddress === undefined) {
+        this.aborted++
+        socket.destroy()
+        continue
+      }
+      socket.off('error', ignoreQueuedError)
+      return new Connection(socket, this.connectionOptions)
+    }
+    return null
   }
 
   /** Stops listening and resets connections still waiting for accept(). Idempotent. */

@@ -28,40 +28,60 @@ function makeKey(fileobj: Selectable, fd: number, events: number, data: unknown)
   return Object.freeze({ fileobj, fd, events, data })
 }
 
-/** A read-only, live view of a selector's registrations (Python's _SelectorMapping). */
+/**
+ * A read-only, live view of a selector's registrations (Python's _SelectorMapping). Read-only at
+ * run time too: the backing Map is held in a private field (#registry), which no property, cast or
+ * reflection on the view can reach, and the view itself is frozen.
+ */
 export class SelectorMapping implements ReadonlyMap<Selectable, SelectorKey> {
-  constructor(private readonly registry: Map<Selectable, SelectorKey>) {
+  readonly #registry: Map<Selectable, SelectorKey>
+
+  constructor(registry: Map<Selectable, SelectorKey>) {
+    this.#registry = registry
     Object.freeze(this)
   }
   get size(): number {
-    return this.registry.size
+    return this.#registry.size
   }
   get(fileobj: Selectable): SelectorKey | undefined {
-    return this.registry.get(fileobj)
+    return this.#registry.get(fileobj)
   }
   has(fileobj: Selectable): boolean {
-    return this.registry.has(fileobj)
+    return this.#registry.has(fileobj)
   }
   forEach(fn: (key: SelectorKey, fileobj: Selectable, map: ReadonlyMap<Selectable, SelectorKey>) => void): void {
-    this.registry.forEach((key, fileobj) => fn(key, fileobj, this))
+    this.#registry.forEach((key, fileobj) => fn(key, fileobj, this))
   }
+  // Map iterators cannot reach or change the Map they walk.
   entries() {
-    return this.registry.entries()
+    return this.#registry.entries()
   }
   keys() {
-    return this.registry.keys()
+    return this.#registry.keys()
   }
   values() {
-    return this.registry.values()
+    return this.#registry.values()
   }
   [Symbol.iterator]() {
-    return this.registry.entries()
+    return this.#registry.entries()
   }
 }
 
-function describeEvents(events: number): string {
-  return `${events} (expected a non-zero mask of EVENT_READ=${EVENT_READ} | EVENT_WRITE=${EVENT_WRITE})`
+/**
+ * Raises ValueError unless `events` is a non-zero mask of known bits. The range is checked before
+ * the bits: `&` truncates to 32 bits, so 2**32 + 1 alone would pass as 1 (Python's ints do not).
+ */
+function checkEvents(events: number): void {
+  if (!Number.isInteger(events) || events < 1 || events > ALL_EVENTS || (events & ~ALL_EVENTS) !== 0) {
+    throw new ValueError(`invalid events: ${events} (expected a non-zero mask of EVENT_READ=${EVENT_READ} | EVENT_WRITE=${EVENT_WRITE})`)
+  }
 }
+
+/**
+ * The longest delay setTimeout honours: beyond 2**31 - 1 ms Node warns and fires after 1 ms, which
+ * would turn a long select() into a busy loop. Longer waits are made of several such timers.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** A select() in progress: how to resolve it, and until when it may wait. */
 interface PendingSelect {
@@ -86,9 +106,7 @@ export abstract class BaseSelector implements ReadinessWatcher {
    */
   register<T = unknown>(fileobj: Selectable, events: number, data?: T): SelectorKey<T> {
     this.checkOpen()
-    if (!Number.isInteger(events) || events <= 0 || (events & ~ALL_EVENTS) !== 0) {
-      throw new ValueError(`invalid events: ${describeEvents(events)}`)
-    }
+    checkEvents(events)
     if (!(fileobj instanceof Selectable)) throw new ValueError(`invalid file object: ${String(fileobj)}`)
     if (fileobj.closed) throw new ValueError('cannot register a closed file object')
     if (this.fdToKey.has(fileobj)) throw new KeyError(`${this.describe(fileobj)} is already registered`)
@@ -122,9 +140,7 @@ export abstract class BaseSelector implements ReadinessWatcher {
     this.checkOpen()
     const old = this.fdToKey.get(fileobj)
     if (!old) throw new KeyError(`${this.describe(fileobj)} is not registered`)
-    if (!Number.isInteger(events) || events <= 0 || (events & ~ALL_EVENTS) !== 0) {
-      throw new ValueError(`invalid events: ${describeEvents(events)}`)
-    }
+    checkEvents(events)
     const key = makeKey(fileobj, old.fd, events, data)
     this.fdToKey.set(fileobj, key)
     if (events !== old.events) this.keyAdded(fileobj)
@@ -154,15 +170,17 @@ export abstract class BaseSelector implements ReadinessWatcher {
    * Waits until at least one registered object is ready for an event it is registered for, and
    * returns a list of [key, readyMask] (mask ⊆ key.events). Level-triggered: a key whose state is
    * still ready is returned again on the next call.
-   *   timeoutMs undefined/null: wait for readiness, however long;
+   *   timeoutMs undefined/null/Infinity: wait for readiness, however long;
    *   timeoutMs <= 0: poll, never wait;
    *   timeoutMs > 0: wait at most that long (also with nothing registered), then return [].
+   *     Any finite length is honoured, also past setTimeout's 2**31 - 1 ms (about 24.8 days).
    * Always resolves on a macrotask (setImmediate/setTimeout), never in a microtask-only chain, so a
-   * loop of select() calls cannot starve libuv's poll phase. Raises SelectorClosedError after close()
-   * and an Error if another select() is already waiting.
+   * loop of select() calls cannot starve libuv's poll phase. Never throws: every error is a
+   * rejected promise — SelectorClosedError after close(), ValueError for a NaN timeout, and an
+   * Error if another select() is already waiting.
    */
   select(timeoutMs?: number | null): Promise<SelectResult> {
-    this.checkOpen()
+    if (this.isClosed) return Promise.reject(new SelectorClosedError())
     if (this.pending) return Promise.reject(new Error('select() is already waiting on this selector'))
     let deadline: number
     if (timeoutMs === undefined || timeoutMs === null) deadline = Infinity
@@ -173,9 +191,7 @@ export abstract class BaseSelector implements ReadinessWatcher {
       const pending: PendingSelect = { resolve, deadline, timer: null }
       this.pending = pending
       if (deadline === -Infinity || this.mayBeReady()) this.scheduleWake()
-      if (deadline !== Infinity && deadline !== -Infinity) {
-        pending.timer = setTimeout(() => this.onTimeout(pending), timeoutMs!)
-      }
+      if (deadline !== Infinity && deadline !== -Infinity) this.armTimer(pending, timeoutMs!)
     })
   }
 
@@ -229,6 +245,15 @@ export abstract class BaseSelector implements ReadinessWatcher {
       this.finish(pending, ready)
     }
     // Otherwise the change was not one the caller is interested in: keep waiting.
+  }
+
+  /** Times out `pending` in `delayMs`, in steps setTimeout can take (see MAX_TIMER_MS). */
+  private armTimer(pending: PendingSelect, delayMs: number): void {
+    if (delayMs > MAX_TIMER_MS) {
+      pending.timer = setTimeout(() => this.armTimer(pending, pending.deadline - performance.now()), MAX_TIMER_MS)
+    } else {
+      pending.timer = setTimeout(() => this.onTimeout(pending), delayMs)
+    }
   }
 
   private onTimeout(pending: PendingSelect): void {

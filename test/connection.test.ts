@@ -142,22 +142,64 @@ t.test('an error reported by send() is thrown once, then the connection reads EO
   t.equal(conn.recv()!.length, 0, 'then EOF')
 })
 
-t.test('a connection that went away while queued is accepted already hung up', async t => {
+/** True once the kernel has closed `socket` (getpeername fails), read without Node's cache. */
+function kernelClosed(socket: net.Socket): boolean {
+  const handle = (socket as unknown as { _handle: { getpeername(out: object): number } | null })._handle
+  return handle === null || handle.getpeername({}) !== 0
+}
+
+t.test('accept() skips connections reset by their peer while queued, and counts them', async t => {
   const listener = await listen()
   t.teardown(() => listener.close())
-  const peer = net.connect(listener.address().port, '127.0.0.1')
-  peer.on('error', () => {})
-  await once(peer, 'connect')
-  await until(() => listener.queued === 1, 'queued')
-  // Destroy the queued socket on our side as a failure before accept would.
-  ;(listener as unknown as { queue: net.Socket[] }).queue[0].destroy(Object.assign(new Error('gone'), { code: 'ECONNRESET' }))
-  await new Promise(r => setTimeout(r, 20))
-  const conn = listener.accept()!
-  t.teardown(() => conn.close())
-  t.equal(conn.readiness(), RW, 'ready for both: it is an error')
-  t.throws(() => conn.recv(), { code: 'ECONNRESET' })
-  t.equal(conn.recv()!.length, 0)
-  peer.destroy()
+  const port = listener.address().port
+  const open = async () => {
+    const peer = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }).on('error', () => {})
+    await once(peer, 'connect')
+    return peer
+  }
+  const reset = await open()
+  const finished = await open()
+  const live = await open()
+  t.teardown(() => [reset, finished, live].forEach(p => p.destroy()))
+  await until(() => listener.queued === 3, 'three queued connections')
+  const queue = (listener as unknown as { queue: net.Socket[] }).queue
+  const resetQueued = queue[0]
+  reset.resetAndDestroy()
+  finished.end('bye') // a FIN is not a reset: this one still has something to be served
+  await until(() => kernelClosed(resetQueued), 'the reset to reach the queued connection')
+  const first = listener.accept()!
+  const second = listener.accept()!
+  t.teardown(() => (first.close(), second.close()))
+  t.equal(listener.accept(), null, 'then accept would block')
+  t.equal(listener.aborted, 1, 'the reset one was counted as aborted')
+  t.equal(listener.dropped, 0, 'and not as dropped by a full queue')
+  t.same(
+    [first.remotePort, second.remotePort],
+    [finished.localPort, live.localPort],
+    'accept() returned the other two, in order, each with its peer address',
+  )
+  t.equal(first.remoteAddress, '127.0.0.1')
+  t.ok(resetQueued.destroyed, 'the skipped socket was closed')
+  t.equal((await recvExactly(first, 3)).toString(), 'bye', 'the half-closed one is still served')
+  await until(() => first.recv(1)?.length === 0, 'its EOF')
+  t.equal(listener.readiness(), 0, 'nothing left to accept: not readable')
+})
+
+t.test('a destroyed socket wrapped in a Connection is hung up with its error', async t => {
+  const listener = await listen()
+  t.teardown(() => listener.close())
+  const socket = net.connect(listener.address().port, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  const closed = new Promise(resolve => socket.on('close', resolve))
+  socket.destroy(Object.assign(new Error('gone'), { code: 'ECONNRESET' }))
+  await closed
+  const wrapped = new Connection(socket)
+  t.teardown(() => wrapped.close())
+  t.equal(wrapped.readiness(), RW, 'ready for both: it is an error')
+  t.throws(() => wrapped.recv(), { code: 'ECONNRESET' })
+  t.equal(wrapped.recv()!.length, 0, 'then EOF')
+  t.throws(() => wrapped.send(Buffer.from('x')), { code: 'EPIPE' }, 'and nobody to send to')
 })
 
 t.test('listen reports a port in use; the accept queue is bounded by the backlog', async t => {

@@ -61,6 +61,23 @@ t.test('a timer added while select() waits wakes it to recompute the timeout', a
   t.ok(performance.now() - t0 < 2000, 'the 10 ms timer did not wait behind the 5 s one')
 })
 
+t.test('a timer weeks away does not make the loop spin (select timeouts past 2**31 ms)', async t => {
+  const rounds: string[] = []
+  const loop = new EventLoop({ trace: line => line.startsWith('select') && rounds.push(line) })
+  t.teardown(() => loop.close())
+  const { client, server } = await connectionPair(t)
+  loop.callLater(30 * 24 * 3600 * 1000, () => t.fail('a timer 30 days away ran'))
+  loop.register(client, EVENT_READ, function onReadable(conn) {
+    conn.recv()
+    loop.stop()
+  })
+  setTimeout(() => server.send(Buffer.from('x')), 100)
+  await loop.run()
+  // One round that waits for the data (plus one for a stray wake-up at most); a select(30 days)
+  // that overflowed to 1 ms would have gone round about a hundred times meanwhile.
+  t.ok(rounds.length <= 2, `${rounds.length} select round(s) in 100 ms (the first: ${rounds[0]})`)
+})
+
 t.test('a timer that schedules a 0 ms timer does not spin inside one round', async t => {
   const loop = new EventLoop()
   t.teardown(() => loop.close())

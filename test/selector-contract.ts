@@ -51,7 +51,8 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
   t.test('register rejects bad events, bad objects and closed sockets with ValueError', async t => {
     const sel = fresh(t)
     const { client, server } = await connectionPair(t)
-    for (const events of [0, 4, EVENT_READ | 8, -1, 1.5, NaN]) {
+    // 2**32 + 1 and its kin are 1, 2 or 3 to a 32-bit `&`: the check must not truncate.
+    for (const events of [0, 4, EVENT_READ | 8, -1, 1.5, NaN, Infinity, 2 ** 32 + 1, 2 ** 32 + 3, 2 ** 53 + 2, -(2 ** 32) + 1]) {
       t.throws(() => sel.register(client, events), ValueError, `events ${events}`)
     }
     t.throws(() => sel.register({} as never, EVENT_READ), ValueError, 'a plain object')
@@ -118,6 +119,8 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     await expectEvents(t, sel, [[client, EVENT_WRITE]])
     t.throws(() => sel.modify(client, 0), ValueError, 'events 0')
     t.throws(() => sel.modify(client, 16), ValueError, 'unknown bit')
+    t.throws(() => sel.modify(client, 2 ** 32 + 1), ValueError, 'a mask past 32 bits')
+    t.equal(sel.getKey(client), rw, 'a rejected modify changes nothing')
     sel.unregister(client)
     t.throws(() => sel.modify(client, EVENT_READ), KeyError, 'not registered')
   })
@@ -148,6 +151,20 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     t.equal((map as unknown as { delete?: unknown }).delete, undefined, 'no delete()')
     t.equal((map as unknown as { clear?: unknown }).clear, undefined, 'no clear()')
     t.throws(() => ((map as unknown as { extra: number }).extra = 1), TypeError, 'frozen')
+    // Read-only at run time, not only by type: nothing reachable from the view is the live Map.
+    const reachable = [
+      ...Reflect.ownKeys(map).map(k => (map as unknown as Record<PropertyKey, unknown>)[k]),
+      ...Reflect.ownKeys(Object.getPrototypeOf(map))
+        .filter(k => k !== 'size')
+        .map(k => (map as unknown as Record<PropertyKey, unknown>)[k]),
+    ]
+    t.notOk(
+      reachable.some(v => v instanceof Map),
+      'no property of the view holds the selector\'s Map',
+    )
+    t.notOk(map instanceof Map, 'the view is not a Map (Map.prototype.set cannot be applied to it)')
+    t.throws(() => Map.prototype.set.call(map, server, key), TypeError, 'Map.prototype.set on the view throws')
+    t.equal(map.size, 1, 'and the registrations are unchanged')
     sel.unregister(client)
     t.equal(map.size, 0)
   })
@@ -163,7 +180,11 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     t.throws(() => sel.modify(client, EVENT_READ), SelectorClosedError)
     t.throws(() => sel.getKey(client), SelectorClosedError)
     t.throws(() => sel.getMap(), SelectorClosedError)
-    t.throws(() => sel.select(0), SelectorClosedError)
+    // select() reports every error the same way, as a rejected promise: never a synchronous throw.
+    let selecting: Promise<unknown> | undefined
+    t.doesNotThrow(() => (selecting = sel.select(0)), 'select() after close does not throw synchronously')
+    await t.rejects(selecting!, SelectorClosedError, 'it rejects with SelectorClosedError')
+    await t.rejects(sel.select(), SelectorClosedError, 'also with no timeout')
     t.match(new SelectorClosedError().message, /selector is closed/)
     sel.close() // idempotent
     // the connection can be registered elsewhere: close forgot it
@@ -205,6 +226,30 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     t.same(await sel.select(100), [], 'select(100) with a key that is not ready')
     t.ok(performance.now() - t0 >= 90, 'it waited for the timeout')
     await t.rejects(sel.select(NaN), ValueError, 'NaN is not a timeout')
+  })
+
+  t.test('select timeouts of 2**31 ms and more wait, as any other timeout (no 1 ms overflow)', async t => {
+    // setTimeout turns a delay past 2**31 - 1 ms into 1 ms: a select(2**31) that returned [] at
+    // once would make a loop with a far-off timer spin. Each must still be waiting when the data
+    // comes, 50 ms later, and return it.
+    const sel = fresh(t)
+    const { client, server } = await connectionPair(t)
+    sel.register(client, EVENT_READ)
+    for (const timeout of [2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 1e15, Number.MAX_SAFE_INTEGER, Infinity]) {
+      const timer = setTimeout(() => server.send(Buffer.from('late')), 50)
+      const t0 = performance.now()
+      const ready = await sel.select(timeout)
+      clearTimeout(timer)
+      t.same(
+        ready.map(([k, m]) => [k.fileobj === client, m]),
+        [[true, EVENT_READ]],
+        `select(${timeout}) waited for the data (${(performance.now() - t0).toFixed(0)} ms)`,
+      )
+      t.equal(client.recv()!.toString(), 'late')
+    }
+    const waiting = sel.select(2 ** 40)
+    setTimeout(() => sel.close(), 30)
+    t.same(await waiting, [], 'close() ends a long wait too')
   })
 
   t.test('select with no timeout (undefined or null) waits until something is ready', async t => {
@@ -353,13 +398,12 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     t.equal(ok.getError(), null)
     const accepted = await acceptOne(listener)
     accepted.close()
+    let serverClosed = false
+    listener.server.once('close', () => (serverClosed = true))
     listener.close()
     sel.unregister(ok)
-    // nobody listens on `port` any more
-    await until(() => {
-      const s = net.createServer()
-      return s !== null
-    }, 'noop')
+    // Nobody listens on `port` once the server has closed (its handle, and with it the port).
+    await until(() => serverClosed && !listener.server.listening, 'the listening socket to close')
     const refused = Connection.connect('127.0.0.1', port)
     t.teardown(() => refused.close())
     sel.register(refused, EVENT_WRITE)

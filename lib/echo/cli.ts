@@ -1,5 +1,5 @@
 // `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
-//                  [--max-threads N] [--pool N] [--trace] [--quiet]`
+//                  [--grace S] [--max-threads N] [--pool N] [--trace] [--quiet]`
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
@@ -7,13 +7,16 @@ import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
-                       [--max-conns N] [--idle-timeout S] [--max-threads N] [--pool N] [--trace] [--quiet]
+                       [--max-conns N] [--idle-timeout S] [--grace S] [--max-threads N] [--pool N]
+                       [--trace] [--quiet]
 
   --model         concurrency model (default selector)
   --host          address to bind (default ${ECHO_DEFAULTS.host})
   --port          port to bind, 0 for any free port (default ${ECHO_DEFAULTS.port})
   --max-conns     connections served at once; more are refused and logged (default ${ECHO_DEFAULTS.maxConnections})
   --idle-timeout  close a connection silent for S seconds (default off)
+  --grace         on SIGINT/SIGTERM, seconds the connections still open may take to finish before
+                  they are closed (default ${ECHO_DEFAULTS.shutdownGraceMs / 1000})
   --max-threads   threads model: live threads at most (default ${ECHO_DEFAULTS.maxThreads}, limit ${MAX_THREADS_LIMIT});
                   a client beyond it is told "server busy" and closed
   --pool          threads model: threads started up front and kept parked for reuse
@@ -21,6 +24,7 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
   --trace         print each select round and dispatch (selector), thread starts and exits (threads)
   --quiet         do not log connects and disconnects`
 
+/** Starts `model` (parseChoice has checked it is one of ECHO_MODELS; the switch covers them all). */
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
   switch (model) {
     case 'selector':
@@ -29,8 +33,6 @@ export async function startEcho(model: EchoModel, options: EchoOptions): Promise
       return (await import('./threads-server.js')).startThreadsEcho(options)
     case 'net':
       return (await import('./net-server.js')).startNetEcho(options)
-    default:
-      throw new Error(`model '${model}' is not available yet`)
   }
 }
 
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<void> {
       quiet: { type: 'boolean' },
       'max-conns': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      grace: { type: 'string' },
     },
     USAGE,
   )
@@ -64,6 +67,7 @@ export async function run(argv: string[]): Promise<void> {
       ECHO_DEFAULTS.maxConnections,
     ),
     idleTimeoutMs: v['idle-timeout'] === undefined ? 0 : parseNumberOption('--idle-timeout', v['idle-timeout'], 0, 86_400) * 1000,
+    shutdownGraceMs: v.grace === undefined ? ECHO_DEFAULTS.shutdownGraceMs : parseNumberOption('--grace', v.grace, 0, 3600) * 1000,
     maxThreads: v['max-threads'] === undefined ? ECHO_DEFAULTS.maxThreads : parseIntegerOption('--max-threads', v['max-threads'], 1, MAX_THREADS_LIMIT),
     pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
   }

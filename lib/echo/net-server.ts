@@ -1,7 +1,7 @@
 // The `net` model: idiomatic Node, the baseline the reactor is measured against.
 // Each connection pipes into itself: stream backpressure pauses reading while the peer
 // is not reading its echoes, and with allowHalfOpen the echo of everything sent before
-// the client's FIN is finished before our own FIN goes out.
+// the client's FIN is finished before our own FIN goes out (pipe ends the socket then).
 import net from 'node:net'
 import { RateLimitedLog, log } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
@@ -12,6 +12,12 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
   const refusals = new RateLimitedLog()
   const acceptErrors = new RateLimitedLog()
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {
+    if (socket.remoteAddress === undefined) {
+      // Reset by its peer before Node accepted it (getpeername fails): nobody to serve or log,
+      // as the reactor's Listener.accept() skips these.
+      socket.destroy()
+      return
+    }
     if (sockets.size >= options.maxConnections) {
       refusals.log(`refused ${socket.remoteAddress}:${socket.remotePort}: connection limit (${options.maxConnections}) reached`)
       socket.destroy()
@@ -45,9 +51,10 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
     port: address.port,
     done,
     async stop() {
-      // Stop accepting; let every connection finish what it was echoing, then close it.
+      // Stop accepting; every connection is echoed until its client half-closes, as the selector
+      // model does (ending our side now would drop what the client has sent and we have not read
+      // yet); whatever is still open after the grace time is closed.
       server.close(() => resolveDone())
-      for (const s of sockets) s.end()
       const linger = setTimeout(() => sockets.forEach(s => s.destroy()), options.shutdownGraceMs)
       await done
       clearTimeout(linger)

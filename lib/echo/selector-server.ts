@@ -1,26 +1,29 @@
 // The `selector` model: one thread, one selector, one explicit state machine per connection.
 //
-//   OPEN ──(peer's FIN: recv() → b'')──▶ DRAINING ──(output flushed; our FIN)──▶ HALF_CLOSED ──▶ CLOSED
-//     └──────────────(reset, error, server stop)──────────────────────────────────────────────▶ CLOSED
+//   OPEN ──(peer's FIN: recv() → b'')──▶ DRAINING ──(output flushed; our FIN)──▶ CLOSED
+//     └──────────────(reset, error, idle timeout, grace time over)────────────────▶ CLOSED
 //
-// OPEN        read and echo. What send() does not accept waits in `pending`; WRITE interest only
-//             while something is pending; READ interest only while `pending` is below the
-//             high-water mark, so a client that sends but never reads cannot grow our memory:
-//             unread bytes back up into Node's receive bound, then the kernel, then TCP.
-// DRAINING    the client has shut down its write side; finish echoing what we have.
-// HALF_CLOSED we sent our FIN; the connection is closed (Node flushes the rest, as the kernel would).
+// OPEN      read and echo. What send() does not accept waits in `pending`; WRITE interest only
+//           while something is pending; READ interest only while `pending` is below the
+//           high-water mark, so a client that sends but never reads cannot grow our memory:
+//           unread bytes back up into Node's receive bound, then the kernel, then TCP.
+// DRAINING  the client has shut down its write side; finish echoing what we have, then send our
+//           FIN and close (Connection.close() still delivers what Node holds, as the kernel would).
+//
+// A server stop changes no state: it stops accepting, and each connection is served until its
+// client half-closes, so every byte a client sent is echoed, or until the grace time is over.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, type Selectable } from '../../reactor/index.js'
 import { RateLimitedLog, log } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import { runOnLoop } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
 
-export enum State {
-  OPEN = 'OPEN',
-  DRAINING = 'DRAINING',
-  HALF_CLOSED = 'HALF_CLOSED',
-  CLOSED = 'CLOSED',
-}
+export const EchoState = {
+  OPEN: 'OPEN',
+  DRAINING: 'DRAINING',
+  CLOSED: 'CLOSED',
+} as const
+export type EchoState = (typeof EchoState)[keyof typeof EchoState]
 
 /** Above this many bytes waiting to be echoed, stop reading from that client. */
 const PENDING_HIGH_WATER = 64 * 1024
@@ -39,7 +42,7 @@ export interface SessionHost {
 }
 
 export class EchoSession {
-  state = State.OPEN
+  state: EchoState = EchoState.OPEN
   private pending: Buffer[] = []
   private pendingBytes = 0
   private events = EVENT_READ
@@ -58,18 +61,17 @@ export class EchoSession {
   readonly onEvent = (_conn: Selectable, mask: number): void => {
     try {
       switch (this.state) {
-        case State.OPEN:
+        case EchoState.OPEN:
           if (mask & EVENT_WRITE) this.flush()
           if (mask & EVENT_READ) this.readAndEcho()
           break
-        case State.DRAINING:
+        case EchoState.DRAINING:
           if (mask & EVENT_WRITE) this.flush()
           break
-        case State.HALF_CLOSED:
-        case State.CLOSED:
+        case EchoState.CLOSED:
           return
       }
-      if (this.state === State.DRAINING && this.pendingBytes === 0) this.finish()
+      if (this.state === EchoState.DRAINING && this.pendingBytes === 0) this.finish()
       else this.updateInterest()
     } catch (err) {
       // A reset or broken pipe ends this connection only.
@@ -82,7 +84,7 @@ export class EchoSession {
       const data = this.conn.recv(RECV_SIZE)
       if (data === null) return // would block
       if (data.length === 0) {
-        this.state = State.DRAINING
+        this.state = EchoState.DRAINING
         return
       }
       if (this.server.tracksIdle) this.lastActive = performance.now()
@@ -116,7 +118,7 @@ export class EchoSession {
 
   private updateInterest(): void {
     let events = 0
-    if (this.state === State.OPEN && this.pendingBytes < PENDING_HIGH_WATER) events |= EVENT_READ
+    if (this.state === EchoState.OPEN && this.pendingBytes < PENDING_HIGH_WATER) events |= EVENT_READ
     if (this.pendingBytes > 0) events |= EVENT_WRITE
     if (events !== this.events) {
       this.events = events
@@ -126,26 +128,17 @@ export class EchoSession {
 
   /** Everything echoed after the client's FIN: send ours, then close. */
   private finish(): void {
-    this.state = State.HALF_CLOSED
     this.conn.shutdown()
     this.close('closed')
   }
 
   /** Closes at once; output already accepted by send() is still flushed by close(). */
   close(reason: string): void {
-    if (this.state === State.CLOSED) return
-    this.state = State.CLOSED
+    if (this.state === EchoState.CLOSED) return
+    this.state = EchoState.CLOSED
     if (this.events !== 0 || this.server.loop.isRegistered(this.conn)) this.server.loop.unregister(this.conn)
     this.conn.close()
     this.server.sessionClosed(this, reason)
-  }
-
-  /** Server stop: no more reading; close once what is pending has been sent. */
-  stopReading(): void {
-    if (this.state !== State.OPEN) return
-    this.state = State.DRAINING
-    if (this.pendingBytes === 0) this.finish()
-    else this.updateInterest()
   }
 }
 
@@ -218,13 +211,19 @@ export class SelectorEchoServer implements SessionHost {
     return this.sessions.size
   }
 
-  /** Stop accepting, finish pending echoes, close; force-close whatever is left after the grace time. */
+  /**
+   * Stops accepting; every connection goes on being echoed until its client half-closes (then
+   * DRAINING → CLOSED as always), so nothing a client sent is dropped; whatever is still open when
+   * the grace time is over is closed. The loop stops when the last connection has closed.
+   * (Stopping reads at once would drop what the client had already sent: bytes in Node's receive
+   * buffer and the kernel's, and the echo of earlier bytes too when a close with unread input
+   * turns into a RST.)
+   */
   stop(): void {
     if (this.stopping) return
     this.stopping = true
     this.loop.unregister(this.listener)
     this.listener.close()
-    for (const session of [...this.sessions]) session.stopReading()
     if (this.sessions.size === 0) {
       this.loop.stop()
       return
