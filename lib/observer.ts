@@ -19,6 +19,12 @@ export interface ObservedConnection {
   readonly peer: string
   /** Bytes of output accepted from the protocol and not yet sent; cheap, read when the watcher samples. */
   queuedBytes(): number
+  /**
+   * Bytes received and sent so far, for models that do not report each read and write (their
+   * socket counts them: bytesRead, bytesWritten). Absent: the watcher adds up received() and sent().
+   */
+  bytesIn?(): number
+  bytesOut?(): number
 }
 
 export interface ServerObserver {
@@ -34,6 +40,11 @@ export interface ServerObserver {
   sent(c: ObservedConnection, sent: number, offered: number): void
   /** Closed, and why ("closed", "connection reset", "dropped: not reading", ...). */
   connectionClosed(c: ObservedConnection, reason: string): void
+  /**
+   * threads model: a thread is now STARTING, PARKED, BUSY (serving `connectionId`), EXITING, or
+   * EXITED (gone). Other models never call it.
+   */
+  threadChanged(threadId: number, state: string, connectionId: number | null): void
 }
 
 /** What a running server offers its watcher. */
@@ -47,24 +58,9 @@ export interface ObservedServer {
    * /kick); its answers go to `answer` instead of the server's stdout. Null for echo.
    */
   readonly operator: ((text: string, answer: (line: string) => void) => Promise<void>) | null
-  /** threads model: its threads, and the lock its connections share (chat). Null for the others. */
-  readonly threads: ThreadsProbe | null
-}
-
-/** How many threads are in each state now. */
-export interface ThreadCounts {
-  live: number
-  starting: number
-  busy: number
-  parked: number
-  exiting: number
-}
-
-/** The threads model, sampled by the watcher. */
-export interface ThreadsProbe {
-  counts(): ThreadCounts
-  /** The shared lock's counters since the last call (chat's client list), or null (echo has none). */
-  lock(): LockSample | null
-  /** The thread serving a connection (by ObservedConnection.id), or null. */
-  threadOf(connectionId: number): number | null
+  /**
+   * threads model: how the lock its connections share (the chat's client list) was taken since
+   * the last call. Null where there is no such lock.
+   */
+  readonly lock: (() => LockSample) | null
 }

@@ -1,4 +1,6 @@
 // The chat server's options, shared by every concurrency model.
+import type { ChatObserver } from './observed-roster.js'
+
 export const CHAT_MODELS = ['selector', 'threads'] as const
 export type ChatModel = (typeof CHAT_MODELS)[number]
 
@@ -35,6 +37,8 @@ export interface ChatOptions {
   maxThreads: number
   /** threads model: threads started up front and kept parked for reuse. */
   pool: number
+  /** Who watches the server (the web console): its connections and its room. */
+  observer?: ChatObserver | null
 }
 
 export const CHAT_DEFAULTS: ChatOptions = {

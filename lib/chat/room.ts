@@ -108,8 +108,11 @@ export class ChatRoom {
     if (this.limits.verbose) this.out.log(`disconnect ${s.peer} (${this.counts()})`)
   }
 
-  /** A line typed on the server's console. */
-  operator(text: string): void {
+  /**
+   * A line typed on the server's console. Its answers (to /who, /msg, /kick, a mistake) go to
+   * `answer`: the console's stdout unless another caller (the web console) asks for them.
+   */
+  operator(text: string, answer: (line: string) => void = line => this.out.console(line)): void {
     const command = parseOperatorLine(text)
     switch (command.kind) {
       case 'empty':
@@ -117,25 +120,25 @@ export class ChatRoom {
       case 'say':
         return this.roster.broadcast(line(replies.operatorSaid(sanitize(command.text))), null)
       case 'who':
-        return this.out.console(replies.who(this.roster.names()))
+        return answer(replies.who(this.roster.names()))
       case 'msg': {
         const to = this.roster.find(command.to)
-        if (to === null) return this.out.console(replies.noSuchUser(command.to))
+        if (to === null) return answer(replies.noSuchUser(command.to))
         this.roster.deliver(to, line(replies.operatorWhispered(sanitize(command.text))))
-        return this.out.console(`sent to ${this.roster.nameOf(to)}`)
+        return answer(`sent to ${this.roster.nameOf(to)}`)
       }
       case 'kick': {
         const target = this.roster.find(command.name)
-        if (target === null) return this.out.console(replies.noSuchUser(command.name))
+        if (target === null) return answer(replies.noSuchUser(command.name))
         this.roster.deliver(target, line(replies.kicked()))
-        this.out.console(`kicked ${this.roster.nameOf(target)}`)
+        answer(`kicked ${this.roster.nameOf(target)}`)
         return this.end(target, Why.KICKED)
       }
       case 'usage':
-        return this.out.console(command.usage)
+        return answer(command.usage)
       case 'quit':
       case 'unknown':
-        return this.out.console(`operator commands: ${OPERATOR_HELP}`)
+        return answer(`operator commands: ${OPERATOR_HELP}`)
     }
   }
 

@@ -32,9 +32,11 @@
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog } from '../log.js'
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { runOnLoop, type RunningServer } from '../server-lifecycle.js'
 import { MessageFramer } from './framing.js'
 import { MapRoster } from './map-roster.js'
+import { ObservedRoster } from './observed-roster.js'
 import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
 import { line, replies } from './replies.js'
@@ -69,11 +71,13 @@ export interface ChatConnectionHost {
   throttle(c: ChatConnection): void
   /** Ends it: the room is told (others hear `left` if it was chatting), the socket goes (reset if abrupt). */
   remove(c: ChatConnection, reason: string, abrupt: boolean): void
+  /** Who watches (lib/observer.ts); null or absent: nobody. */
+  readonly observer?: ServerObserver | null
 }
 
 export type ConnectionLimits = Pick<ChatOptions, 'framing' | 'maxLine' | 'maxOutbuf' | 'maxRate'>
 
-export class ChatConnection implements Session {
+export class ChatConnection implements Session, ObservedConnection {
   readonly serial: number
   readonly peer: string
   private readonly framer: MessageFramer
@@ -97,6 +101,7 @@ export class ChatConnection implements Session {
   private discarded = 0
   /** The bound on CLOSING: first for the flush, then for the linger. */
   private closeTimer: TimerHandle | null = null
+  private readonly observer: ServerObserver | null
 
   constructor(
     readonly id: number,
@@ -109,6 +114,12 @@ export class ChatConnection implements Session {
     this.framer = MessageFramer.forConnection(limits.framing, limits.maxLine)
     this.bucket = TokenBucket.forChat(limits.maxRate, limits.maxLine)
     this.maxOutbuf = limits.maxOutbuf
+    this.observer = host.observer ?? null
+  }
+
+  /** Bytes queued for this client and not yet sent. */
+  queuedBytes(): number {
+    return this.outBytes
   }
 
   /** Throttled: true once its allowance has come back. */
@@ -157,6 +168,7 @@ export class ChatConnection implements Session {
     }
     if (data === null) return
     if (this.host.tracksIdle) this.lastActive = performance.now()
+    if (this.observer !== null && data.length > 0) this.observer.received(this, data.length)
     if (this.bucket?.take(data.length)) this.host.throttle(this)
     if (data.length === 0) {
       this.peerDone = true
@@ -205,6 +217,7 @@ export class ChatConnection implements Session {
         if (this.out.length > 1 && this.out[0].length < COALESCE_BYTES) this.mergeHead()
         const head = this.out[0]
         const sent = this.conn.send(head)
+        if (this.observer !== null) this.observer.sent(this, sent, head.length)
         this.outBytes -= sent
         if (sent < head.length) {
           this.out[0] = head.subarray(sent)
@@ -283,6 +296,7 @@ export class SelectorChatServer implements ChatConnectionHost {
   readonly loop: EventLoop
   readonly room: ChatRoom
   readonly tracksIdle: boolean
+  readonly observer: ServerObserver | null
   private readonly roster: MapRoster
   private readonly conns = new Map<number, ChatConnection>()
   private nextId = 1
@@ -312,7 +326,10 @@ export class SelectorChatServer implements ChatConnectionHost {
       },
     })
     this.operator = new OperatorConsole(options.maxLine, text => this.room.operator(text), () => this.closeConsole())
-    this.room = new ChatRoom(this.roster, { log, console: text => this.operator.print(text) }, options)
+    this.observer = options.observer ?? null
+    // Watched, the room's roster tells the watcher who is in which state and what everyone hears.
+    const roster = options.observer ? new ObservedRoster(this.roster, options.observer, id => id) : this.roster
+    this.room = new ChatRoom(roster, { log, console: text => this.operator.print(text) }, options)
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()
@@ -338,12 +355,14 @@ export class SelectorChatServer implements ChatConnectionHost {
       if (this.tracksIdle) c.lastActive = performance.now()
       this.conns.set(c.id, c)
       this.loop.register(conn, EVENT_READ, c.onEvent)
+      if (this.observer !== null) this.observer.connectionOpened(c, conn)
       if (this.roster.connectionCount < this.options.maxClients) {
         this.room.open(c)
         continue
       }
       // Never in the room (so CLOSING): told why, and closed once that line is out.
       c.refused = true
+      if (this.observer !== null) this.observer.stateChanged(c, 'REFUSED')
       c.enqueue(line(replies.full(this.options.maxClients)))
       this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
     }
@@ -407,6 +426,12 @@ export class SelectorChatServer implements ChatConnectionHost {
     this.scheduleSettle()
   }
 
+  /** A line for the operator's console from elsewhere (the web console): answers go to `answer`. */
+  operatorLine(text: string, answer: (line: string) => void): void {
+    this.room.operator(text, answer)
+    this.scheduleSettle()
+  }
+
   private closeConsole(): void {
     if (!this.consoleReader) return
     if (this.loop.isRegistered(this.consoleReader)) this.loop.unregister(this.consoleReader)
@@ -445,6 +470,7 @@ export class SelectorChatServer implements ChatConnectionHost {
     if (abrupt) c.conn.reset()
     else c.conn.close()
     this.room.closed(c, reason)
+    if (this.observer !== null) this.observer.connectionClosed(c, reason)
     if (this.stopping) this.scheduleSettle() // the last one gone stops the loop
   }
 
@@ -484,5 +510,12 @@ export async function startSelectorChat(options: ChatOptions): Promise<RunningSe
     lingerMs: options.shutdownGraceMs,
   })
   const server = new SelectorChatServer(listener, options)
+  options.observer?.serverStarted({
+    protocol: 'chat',
+    model: 'selector',
+    loop: server.loop,
+    operator: async (text, answer) => server.operatorLine(text, answer),
+    lock: null,
+  })
   return runOnLoop(listener, server)
 }

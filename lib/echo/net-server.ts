@@ -4,6 +4,7 @@
 // the client's FIN is finished before our own FIN goes out (pipe ends the socket then).
 import net from 'node:net'
 import { RateLimitedLog, log } from '../log.js'
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
 
@@ -33,6 +34,7 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       sockets.delete(socket)
       if (options.verbose) log(`disconnect ${socket.remoteAddress}:${socket.remotePort} (${sockets.size} active)`)
     })
+    if (options.observer) observe(options.observer, socket)
     socket.pipe(socket)
   })
   await new Promise<void>((resolve, reject) => {
@@ -44,6 +46,7 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
   })
   server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
   const address = server.address() as net.AddressInfo
+  options.observer?.serverStarted({ protocol: 'echo', model: 'net', loop: null, operator: null, lock: null })
   let resolveDone!: () => void
   const done = new Promise<void>(r => (resolveDone = r))
   return {
@@ -60,4 +63,21 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       clearTimeout(linger)
     },
   }
+}
+
+let nextId = 1
+
+/** A watched connection: its socket counts the bytes; its client's FIN starts the drain. */
+function observe(observer: ServerObserver, socket: net.Socket): void {
+  const seen: ObservedConnection = {
+    id: nextId++,
+    peer: `${socket.remoteAddress}:${socket.remotePort}`,
+    queuedBytes: () => socket.writableLength,
+    bytesIn: () => socket.bytesRead,
+    bytesOut: () => socket.bytesWritten,
+  }
+  observer.connectionOpened(seen, null)
+  observer.stateChanged(seen, 'OPEN')
+  socket.once('end', () => observer.stateChanged(seen, 'DRAINING'))
+  socket.once('close', hadError => observer.connectionClosed(seen, hadError ? 'connection reset' : 'closed'))
 }

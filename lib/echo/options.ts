@@ -1,4 +1,6 @@
 // The echo server's options, shared by every model.
+import type { ServerObserver } from '../observer.js'
+
 export const ECHO_MODELS = ['selector', 'threads', 'net'] as const
 export type EchoModel = (typeof ECHO_MODELS)[number]
 
@@ -20,6 +22,8 @@ export interface EchoOptions {
   maxConnections: number
   /** Close a connection that has sent nothing for this long; 0 = never. */
   idleTimeoutMs: number
+  /** Who watches the server (the web console): told of connections, states, reads and writes. */
+  observer?: ServerObserver | null
 }
 
 export const ECHO_DEFAULTS: EchoOptions = {

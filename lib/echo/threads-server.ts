@@ -17,7 +17,9 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     idleTimeoutMs: options.idleTimeoutMs,
     trace: options.trace,
     verbose: options.verbose,
+    observer: options.observer,
   })
+  options.observer?.serverStarted({ protocol: 'echo', model: 'threads', loop: null, operator: null, lock: null })
   await host.start()
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => host.serve(socket))
   await new Promise<void>((resolve, reject) => {

@@ -32,6 +32,7 @@
 import type net from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { RateLimitedLog, log } from '../log.js'
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { FD_RESERVE, readFdLimit } from '../fd-limit.js'
 import { builtSibling } from '../built.js'
 import type { HostMessage, Outcome, ServeMessage, ThreadBoot, ThreadMessage } from './handler.js'
@@ -64,6 +65,10 @@ export interface ThreadHostOptions {
    * thrown, or its thread died (then the handler may never have run, or not to its end).
    */
   onHandlerDone?: (slot: number, id: number) => void
+  /** A watcher of the connections and the threads (lib/observer.ts); null or absent: nobody. */
+  observer?: ServerObserver | null
+  /** Called on the main thread with what a handler emits (ThreadInit.emit), and the thread's id. */
+  onHandlerEvent?: (event: unknown, threadId: number) => void
 }
 
 /**
@@ -401,6 +406,10 @@ export class ThreadHost {
   readonly slots: SlotTable
   readonly onHandlerDone: ((slot: number, id: number) => void) | undefined
   stopping = false
+  private readonly observer: ServerObserver | null
+  /** The watcher's view of each connection (only while watched). */
+  private readonly observed = new Map<HostConnection, ObservedConnection>()
+  private readonly onHandlerEvent: ((event: unknown, threadId: number) => void) | undefined
 
   private readonly boot: ThreadBoot
   private readonly threads = new Set<ThreadRecord>()
@@ -426,6 +435,8 @@ export class ThreadHost {
     this.verbose = options.verbose
     this.trace = options.trace
     this.onHandlerDone = options.onHandlerDone
+    this.observer = options.observer ?? null
+    this.onHandlerEvent = options.onHandlerEvent
     const slotCount = slotCountFor(this.maxThreads)
     const ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES
     this.slots = SlotTable.create(slotCount, ringBytes, options.outboundRingBytes ?? ringBytes)
@@ -482,6 +493,7 @@ export class ThreadHost {
     this.conns.add(conn)
     if (this.idleTimeoutMs > 0) socket.setTimeout(this.idleTimeoutMs, () => socket.destroy())
     if (this.verbose) this.log(`connect ${conn.remote} (${this.conns.size} active)`)
+    if (this.observer !== null) this.observeConnection(conn)
     conn.start()
     this.assign(thread, conn)
     return true
@@ -509,6 +521,7 @@ export class ThreadHost {
     const worker = new Worker(WORKER_URL, { workerData: this.boot })
     const t = new ThreadRecord(worker)
     this.threads.add(t)
+    this.threadChanged(t)
     worker.on('message', (m: ThreadMessage) => this.onThreadMessage(t, m))
     worker.on('error', err => this.onThreadError(t, err))
     worker.on('exit', code => this.onThreadExit(t, code))
@@ -519,6 +532,7 @@ export class ThreadHost {
     t.conn = conn
     conn.thread = t
     if (t.state === 'PARKED') t.state = 'BUSY'
+    this.threadChanged(t)
     const msg: ServeMessage = {
       type: 'serve',
       id: conn.id,
@@ -537,8 +551,10 @@ export class ThreadHost {
           this.log(`thread ${t.id} started in ${ms} ms${t.conn ? ` for ${t.conn.remote}` : ''} (${this.threads.size} live)`)
         }
         if (t.state !== 'STARTING') return
-        if (t.conn) t.state = 'BUSY'
-        else this.park(t)
+        if (t.conn) {
+          t.state = 'BUSY'
+          this.threadChanged(t)
+        } else this.park(t)
         return
       case 'done':
         this.finishConnection(t, m.outcome, m.error)
@@ -548,6 +564,9 @@ export class ThreadHost {
         if (!stream.destroyed) stream.write(m.text) // a closed stdout (EPIPE) costs only the output
         return
       }
+      case 'event':
+        this.onHandlerEvent?.(m.event, t.id)
+        return
     }
   }
 
@@ -566,6 +585,7 @@ export class ThreadHost {
           break
       }
       conn.threadDone()
+      this.phaseChanged(conn)
     }
     if (t.state !== 'BUSY') return
     if (!this.stopping && this.parked.length < this.pool) this.park(t)
@@ -575,6 +595,7 @@ export class ThreadHost {
   private park(t: ThreadRecord): void {
     t.state = 'PARKED'
     this.parked.push(t)
+    this.threadChanged(t)
     if (this.trace) this.log(`thread ${t.id} parked (${this.parked.length} parked, ${this.threads.size} live)`)
   }
 
@@ -583,6 +604,7 @@ export class ThreadHost {
     if (t.state === 'EXITING') return
     const idle = !t.conn
     t.state = 'EXITING'
+    this.threadChanged(t)
     if (idle) t.worker.postMessage({ type: 'exit' } satisfies HostMessage)
     else void t.worker.terminate()
   }
@@ -599,6 +621,7 @@ export class ThreadHost {
     const i = this.parked.indexOf(t)
     if (i >= 0) this.parked.splice(i, 1)
     if (this.trace) this.log(`thread ${t.id} exited (code ${code}, ${this.threads.size} live)`)
+    this.observer?.threadChanged(t.id, 'EXITED', null)
     if (t.conn) {
       // It died under its connection (a crash, or terminated at shutdown): that connection is lost.
       const conn = t.conn
@@ -607,6 +630,7 @@ export class ThreadHost {
       conn.abortRings(ResetReason.HANDLER_GONE)
       conn.socket.resetAndDestroy()
       conn.threadDone()
+      this.phaseChanged(conn)
     }
     this.checkIdle()
   }
@@ -625,6 +649,11 @@ export class ThreadHost {
     this.conns.delete(conn)
     this.freeSlots.push(conn.slot)
     if (this.verbose) this.log(`disconnect ${conn.remote} (${this.conns.size} active)`)
+    const seen = this.observed.get(conn)
+    if (seen) {
+      this.observed.delete(conn)
+      this.observer!.connectionClosed(seen, 'closed')
+    }
     this.checkIdle()
   }
 
@@ -653,6 +682,31 @@ export class ThreadHost {
     }
     this.refusals.log(`refused ${peer}: ${why}`)
     return false
+  }
+
+  // -- the watcher (lib/observer.ts): connections as their sockets count them, threads as they change --
+
+  private observeConnection(conn: HostConnection): void {
+    const { socket, outbound } = conn
+    const seen: ObservedConnection = {
+      id: conn.id,
+      peer: conn.remote,
+      queuedBytes: () => (conn.phase === 'RELEASED' ? 0 : outbound.available()),
+      bytesIn: () => socket.bytesRead,
+      bytesOut: () => socket.bytesWritten,
+    }
+    this.observed.set(conn, seen)
+    this.observer!.connectionOpened(seen, null)
+    this.observer!.stateChanged(seen, conn.phase)
+  }
+
+  private phaseChanged(conn: HostConnection): void {
+    const seen = this.observed.get(conn)
+    if (seen) this.observer!.stateChanged(seen, conn.phase)
+  }
+
+  private threadChanged(t: ThreadRecord): void {
+    if (this.observer !== null) this.observer.threadChanged(t.id, t.state, t.conn?.id ?? null)
   }
 
   private checkIdle(): void {

@@ -21,7 +21,11 @@ function print(text: string): void {
   post({ type: 'print', stream: 'stdout', text })
 }
 
-const ctx: ThreadContext = { shared: boot.shared, slots, threadId, log, print }
+function emit(event: unknown): void {
+  post({ type: 'event', event })
+}
+
+const ctx: ThreadContext = { shared: boot.shared, slots, threadId, log, print, emit }
 const handler = (await import(boot.handlerUrl)) as HandlerModule
 if (typeof handler.handle !== 'function') throw new Error(`${boot.handlerUrl} does not export handle(conn, ctx)`)
 handler.init?.(ctx)
