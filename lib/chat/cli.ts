@@ -6,6 +6,7 @@ import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNum
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
+import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
 
 const D = CHAT_DEFAULTS
@@ -13,6 +14,7 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
                        [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
                        [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
                        [--no-console] [--quiet] [--trace]
+                       [--web [HOST:]PORT] [--web-token T] [--web-viewers N]
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -33,6 +35,7 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
   --trace        print each select round and dispatch (selector), thread starts and exits (threads)
+${webUsage(17, 'chat')}
 
 Operator console (type on the server's stdin): text goes to everyone as [server] text;
 /who, /msg NAME text, /kick NAME.`
@@ -67,6 +70,7 @@ export async function run(argv: string[]): Promise<void> {
       'no-console': { type: 'boolean' },
       quiet: { type: 'boolean' },
       trace: { type: 'boolean' },
+      ...WEB_OPTIONS,
     },
     USAGE,
   )
@@ -97,6 +101,7 @@ export async function run(argv: string[]): Promise<void> {
     pool: int('--pool', v.pool, D.pool, 0, MAX_THREADS_LIMIT),
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
-  const server = await startChat(model, options)
-  await serveUntilSignalled(server)
+  const web = await prepareWeb(v, options.host, 'chat', options.verbose)
+  const server = await startChat(model, { ...options, observer: web?.watch })
+  await serveUntilSignalled(web ? await web.attach(server, options) : server, web?.announce)
 }

@@ -4,11 +4,13 @@ import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNum
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
+import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
                        [--max-conns N] [--idle-timeout S] [--grace S] [--max-threads N] [--pool N]
                        [--trace] [--quiet]
+                       [--web [HOST:]PORT] [--web-token T] [--web-viewers N]
 
   --model         concurrency model (default selector)
   --host          address to bind (default ${ECHO_DEFAULTS.host})
@@ -22,7 +24,8 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
   --pool          threads model: threads started up front and kept parked for reuse
                   (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
   --trace         print each select round and dispatch (selector), thread starts and exits (threads)
-  --quiet         do not log connects and disconnects`
+  --quiet         do not log connects and disconnects
+${webUsage(18, 'echo')}`
 
 /** Starts `model` (parseChoice has checked it is one of ECHO_MODELS; the switch covers them all). */
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
@@ -50,6 +53,7 @@ export async function run(argv: string[]): Promise<void> {
       'max-conns': { type: 'string' },
       'idle-timeout': { type: 'string' },
       grace: { type: 'string' },
+      ...WEB_OPTIONS,
     },
     USAGE,
   )
@@ -72,6 +76,7 @@ export async function run(argv: string[]): Promise<void> {
     pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
-  const server = await startEcho(model, options)
-  await serveUntilSignalled(server)
+  const web = await prepareWeb(v, options.host, 'echo', options.verbose)
+  const server = await startEcho(model, { ...options, observer: web?.watch })
+  await serveUntilSignalled(web ? await web.attach(server, null) : server, web?.announce)
 }
