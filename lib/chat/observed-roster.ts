@@ -3,9 +3,11 @@
 // the roster, and so does every line everyone is told. The room itself is untouched, and a server
 // that nobody watches does not wrap its roster at all: it costs nothing.
 //
-// In the threads model each connection's thread has its own wrapper, and its watcher is a
-// forwarder that hands the events to the main thread (threads-handler.ts); so events are plain
-// data: a serial, a state, a name, a line.
+// In the threads model each connection's thread has its own wrapper, and its watcher is a queue
+// whose events are handed to the main thread after the lock is released (threads-handler.ts); so
+// events are plain data: a serial, a state, a name, a line. Threads' messages to the main thread
+// keep no order between threads, so each event is numbered under the lock (one shared counter),
+// and the main thread replays them in that order (RoomEventSequencer).
 import type { ServerObserver } from '../observer.js'
 import { SessionState, type Roster, type Why } from './roster.js'
 
@@ -108,21 +110,37 @@ export class ObservedRoster implements Roster {
   }
 }
 
-/** A RoomObserver's calls as data, to carry across threads (a connection thread → the main thread). */
+/**
+ * A RoomObserver's calls as data, to carry across threads (a connection thread → the main
+ * thread), numbered in the order they happened under the room's lock (`seq`, from 1).
+ */
 export type RoomEvent =
-  | { kind: 'session'; serial: number; state: SessionState | null; name: string | null }
-  | { kind: 'conversation'; line: string }
+  | { seq: number; kind: 'session'; serial: number; state: SessionState | null; name: string | null }
+  | { seq: number; kind: 'conversation'; line: string }
 
-/** Collects what a RoomObserver is told, for the owner to send elsewhere (take() empties it). */
+/** A counter of room events, in shared memory (the threads' Roster is called with its lock held). */
+export function roomEventCounter(): SharedArrayBuffer {
+  return new SharedArrayBuffer(4)
+}
+
+/**
+ * Collects what a RoomObserver is told, each event numbered from the shared `counter` (see
+ * roomEventCounter), for the owner to send elsewhere; take() empties it.
+ */
 export class RoomEventQueue implements RoomObserver {
   private events: RoomEvent[] = []
+  private readonly counter: Int32Array
+
+  constructor(counter: SharedArrayBuffer) {
+    this.counter = new Int32Array(counter)
+  }
 
   sessionChanged(serial: number, state: SessionState | null, name: string | null): void {
-    this.events.push({ kind: 'session', serial, state, name })
+    this.events.push({ seq: Atomics.add(this.counter, 0, 1) + 1, kind: 'session', serial, state, name })
   }
 
   conversation(line: string): void {
-    this.events.push({ kind: 'conversation', line })
+    this.events.push({ seq: Atomics.add(this.counter, 0, 1) + 1, kind: 'conversation', line })
   }
 
   get size(): number {
@@ -137,16 +155,56 @@ export class RoomEventQueue implements RoomObserver {
   }
 }
 
-/** Tells `observer` what a RoomEventQueue collected. */
-export function replayRoomEvents(events: readonly RoomEvent[], observer: RoomObserver): void {
-  for (const e of events) {
-    switch (e.kind) {
-      case 'session':
-        observer.sessionChanged(e.serial, e.state, e.name)
-        break
-      case 'conversation':
-        observer.conversation(e.line)
-        break
+/** Tells `observer` one event. */
+function replay(e: RoomEvent, observer: RoomObserver): void {
+  switch (e.kind) {
+    case 'session':
+      return observer.sessionChanged(e.serial, e.state, e.name)
+    case 'conversation':
+      return observer.conversation(e.line)
+  }
+}
+
+/**
+ * Tells `observer` the events of every thread's RoomEventQueue in the order they happened (their
+ * numbers), whatever order they arrive in. One missing for `patienceMs` (its thread died between
+ * numbering it and sending it) is given up on, so that one lost event cannot stop the rest.
+ */
+export class RoomEventSequencer {
+  private next = 1
+  private readonly held = new Map<number, RoomEvent>()
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly observer: RoomObserver,
+    private readonly patienceMs = 250,
+  ) {}
+
+  /** Events from one queue (any thread's), in its own order. */
+  push(events: readonly RoomEvent[]): void {
+    for (const e of events) {
+      if (e.seq < this.next) replay(e, this.observer) // after a gap was given up on: late, but told
+      else this.held.set(e.seq, e)
     }
+    this.release()
+  }
+
+  private release(): void {
+    for (let e = this.held.get(this.next); e !== undefined; e = this.held.get(this.next)) {
+      this.held.delete(this.next++)
+      replay(e, this.observer)
+    }
+    if (this.held.size > 0 && this.timer === null) this.timer = setTimeout(this.skipGap, this.patienceMs).unref()
+    else if (this.held.size === 0 && this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+  }
+
+  private readonly skipGap = (): void => {
+    this.timer = null
+    if (this.held.size === 0) return
+    this.next = Math.min(...this.held.keys())
+    this.release()
   }
 }

@@ -59,10 +59,10 @@ export interface ChatThreadsShared {
     /** --max-rate (0: none): bytes per second read from one client at most. */
     maxRate: number
   }
-  /** The server is watched: the room's changes are sent to the main thread (ThreadInit.emit). */
-  observed?: boolean
   /** MutexStats counters for the list's lock, when its use is watched. */
   lockStats?: SharedArrayBuffer | null
+  /** The room events' shared counter (observed-roster.ts), when watched. */
+  roomEvents?: SharedArrayBuffer | null
 }
 
 /**
@@ -91,7 +91,7 @@ export function init(ctx: ThreadInit): void {
   list = new SharedClientList(shared.list, ctx.slots, options)
   if (shared.lockStats) list.lock.watch(new MutexStats(shared.lockStats))
   const collect = { log: (m: string) => logLines.push(m), console: (l: string) => consoleLines.push(l) }
-  if (shared.observed) roomEvents = new RoomEventQueue()
+  if (shared.roomEvents) roomEvents = new RoomEventQueue(shared.roomEvents)
   room = new ChatRoom(roomEvents ? new ObservedRoster(list, roomEvents, slot => list.serialOf(slot)) : list, collect, options)
 }
 

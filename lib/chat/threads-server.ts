@@ -12,7 +12,7 @@ import { builtSibling } from '../built.js'
 import { ThreadHost, slotCountFor } from '../threads/host.js'
 import { SharedClientList } from './client-list.js'
 import { MutexStats } from '../threads/mutex.js'
-import { ObservedRoster, replayRoomEvents, type RoomEvent } from './observed-roster.js'
+import { ObservedRoster, RoomEventQueue, RoomEventSequencer, roomEventCounter, type RoomEvent } from './observed-roster.js'
 import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
 import { replies } from './replies.js'
@@ -53,9 +53,12 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
   const observer = options.observer ?? null
   // Watched: how the list's lock is taken, counted by every thread into the same counters.
   const lockStats = observer ? MutexStats.create() : null
+  // Watched: the room's events, numbered under the lock by whichever thread has it, replayed here in order.
+  const roomEventSeq = observer ? roomEventCounter() : null
+  const sequencer = observer ? new RoomEventSequencer(observer) : null
   const shared: ChatThreadsShared = {
-    observed: observer !== null,
     lockStats: lockStats?.sab ?? null,
+    roomEvents: roomEventSeq,
     list: SharedClientList.allocate(slotCount, options.maxName),
     options: {
       framing: options.framing,
@@ -86,7 +89,7 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
     },
     observer,
     // The room's changes, as each connection's thread saw them under the lock.
-    onHandlerEvent: events => replayRoomEvents(events as RoomEvent[], observer!),
+    onHandlerEvent: events => sequencer!.push(events as RoomEvent[]),
   })
   const list = new SharedClientList(shared.list, host.slots, options)
   if (lockStats) list.lock.watch(lockStats)
@@ -97,11 +100,13 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       fn()
     } finally {
       list.lock.unlock()
+      if (mainEvents !== null && mainEvents.size > 0) sequencer!.push(mainEvents.take())
     }
   }
   // The main thread's deliveries never wait (a full ring is a drop), so its room never blocks.
   const operator = new StdinConsole(options.maxLine, text => locked(() => room.operator(text)))
-  const roster = observer ? new ObservedRoster(list, observer, slot => list.serialOf(slot)) : list
+  const mainEvents = roomEventSeq ? new RoomEventQueue(roomEventSeq) : null
+  const roster = mainEvents ? new ObservedRoster(list, mainEvents, slot => list.serialOf(slot)) : list
   const room = new ChatRoom(roster, { log, console: text => operator.print(text) }, options)
   /** Lock held. A thread died before it could leave: its connection goes as any other (unless its slot has moved on). */
   function abandon(slot: number, id: number): void {
