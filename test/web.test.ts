@@ -159,6 +159,23 @@ for (const model of ['selector', 'threads', 'net']) {
       t.equal(c.interest, 'R')
       t.match(seen.sample.loop!.keys, [{ kind: 'listener', interest: 'R' }, { kind: 'connection', fd: c.fd, interest: 'R', who: local, state: 'OPEN' }])
       t.ok(feed.events.some(e => e === `fd ${c.fd} connected: ${local}`), 'the connection in the events, by its fd')
+      // A client behind on reading its echoes: WRITE interest while output waits, READ dropped
+      // above the high-water mark (both may happen in one step: R → W), and R again once it has
+      // read everything. Megabytes: the kernel's buffers take the first few.
+      const behind = await connect(server.port)
+      behind.on('error', () => {})
+      behind.pause()
+      behind.write(patternBytes(24 * 1024 * 1024, 3))
+      const behindLocal = `127.0.0.1:${behind.localPort}`
+      const interest = (to: string) => new RegExp(`${behindLocal} interest R?W? → ${to}$`)
+      await feed.until(() => feed.events.some(e => interest('W').test(e)), 'its interest to drop READ')
+      await feed.sampleWhere(x => x.sample.clients.listed.some(c => c.peer === behindLocal && c.interest === 'W' && c.queued >= 64 * 1024), 'output queued, W only')
+      const back = new Collector(behind)
+      behind.resume()
+      await back.bytes(24 * 1024 * 1024)
+      await feed.until(() => feed.events.some(e => interest('R').test(e)), 'its interest back to R')
+      behind.destroy()
+      await feed.sampleWhere(x => x.sample.clients.count === 1, 'it gone')
     } else t.equal(seen.sample.loop, null, 'no select loop of ours')
     if (model === 'threads') {
       t.ok(c.thread !== null, `served by thread ${c.thread}`)
@@ -217,9 +234,9 @@ t.test('a browser chat user is a member like any TCP client, and is dropped like
   const ana = await joinChat(server.port, 'ana')
   const web = openSocket(server.base, '/chat')
   t.teardown(() => web.terminate())
-  t.match(await upgradeOutcome(web), { opened: true })
   const heard: string[] = []
   web.on('message', d => heard.push(...JSON.parse(d.toString()).lines))
+  t.match(await upgradeOutcome(web), { opened: true })
   const closed = new Promise<[number, string]>(r => web.once('close', (code, reason) => r([code, reason.toString()])))
   const line = (text: string) => web.send(JSON.stringify({ type: 'line', text }))
   line('ANA')
@@ -272,9 +289,9 @@ t.test('stopping the server: browser users hear `server closing`, viewers are cl
   const server = await startWithWeb(t, 'chat', ['--no-console'])
   const feed = await Feed.open(t, server)
   const web = openSocket(server.base, '/chat')
-  await upgradeOutcome(web)
   const heard: string[] = []
   web.on('message', d => heard.push(...JSON.parse(d.toString()).lines))
+  await upgradeOutcome(web)
   web.send(JSON.stringify({ type: 'line', text: 'web1' }))
   await eventually(() => heard.some(l => l.startsWith('welcome web1')), 'joined')
   const webClosed = once(web, 'close')

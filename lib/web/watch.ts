@@ -99,8 +99,6 @@ const Kind = {
   STATE: 2,
   INTEREST: 3,
   THREAD: 4,
-  REGISTERED: 5,
-  UNREGISTERED: 6,
 } as const
 type Kind = (typeof Kind)[keyof typeof Kind]
 
@@ -119,6 +117,8 @@ interface EventEntry {
 interface ConnRecord {
   readonly c: ObservedConnection
   readonly fileobj: Selectable | null
+  /** Its registration's fd, kept after it is unregistered (for the line that says it closed); -1: none. */
+  fd: number
   state: string
   /** The chat room's state for it (undefined: not in the room). */
   room: SessionState | null | undefined
@@ -189,10 +189,11 @@ export class ServerWatch implements ChatObserver, LoopObserver {
   }
 
   connectionOpened(c: ObservedConnection, fileobj: Selectable | null): void {
-    const r: ConnRecord = { c, fileobj, state: '', room: undefined, name: null, bytesIn: 0, bytesOut: 0, partialSends: 0, thread: null }
+    const fd = fileobj ? (this.keys.get(fileobj)?.fd ?? -1) : -1
+    const r: ConnRecord = { c, fileobj, fd, state: '', room: undefined, name: null, bytesIn: 0, bytesOut: 0, partialSends: 0, thread: null }
     this.conns.set(c.id, r)
     if (fileobj) this.byFileobj.set(fileobj, r)
-    this.event(Kind.OPENED, this.fdOf(r), c.peer, '', '', 0)
+    this.event(Kind.OPENED, fd, c.peer, '', '', 0)
   }
 
   stateChanged(c: ObservedConnection, state: string): void {
@@ -201,7 +202,7 @@ export class ServerWatch implements ChatObserver, LoopObserver {
     const before = r.state
     r.state = state
     // A chat connection's story is its room state; the host's phases would only repeat it.
-    if (r.room === undefined && before !== '') this.event(Kind.STATE, this.fdOf(r), this.who(r), before, state, 0)
+    if (r.room === undefined && before !== '') this.event(Kind.STATE, r.fd, this.who(r), before, state, 0)
   }
 
   received(c: ObservedConnection, bytes: number): void {
@@ -219,7 +220,7 @@ export class ServerWatch implements ChatObserver, LoopObserver {
   connectionClosed(c: ObservedConnection, reason: string): void {
     const r = this.conns.get(c.id)
     if (!r) return
-    this.event(Kind.CLOSED, this.fdOf(r), this.who(r), reason, '', 0)
+    this.event(Kind.CLOSED, r.fd, this.who(r), reason, '', 0)
     this.conns.delete(c.id)
     if (r.fileobj) this.byFileobj.delete(r.fileobj)
   }
@@ -246,7 +247,7 @@ export class ServerWatch implements ChatObserver, LoopObserver {
     const before = r.room ?? ''
     if (name !== null) r.name = name
     r.room = state
-    if (state !== null) this.event(Kind.STATE, this.fdOf(r), this.who(r), before, state, 0)
+    if (state !== null) this.event(Kind.STATE, r.fd, this.who(r), before, state, 0)
   }
 
   conversation(line: string): void {
@@ -260,9 +261,7 @@ export class ServerWatch implements ChatObserver, LoopObserver {
   registered(key: SelectorKey): void {
     this.keys.set(key.fileobj, { fd: key.fd, events: key.events })
     const r = this.byFileobj.get(key.fileobj)
-    // A connection's first registration is told as its opening; a later one (a chat connection
-    // re-registered after a pause) is worth a line of its own.
-    if (r && this.conns.has(r.c.id) && r.state !== '') this.event(Kind.REGISTERED, key.fd, this.who(r), '', '', key.events)
+    if (r) r.fd = key.fd // registered again (a chat connection unregistered for a while): a new fd
   }
 
   modified(key: SelectorKey, oldEvents: number): void {
@@ -274,8 +273,6 @@ export class ServerWatch implements ChatObserver, LoopObserver {
 
   unregistered(key: SelectorKey): void {
     this.keys.delete(key.fileobj)
-    const r = this.byFileobj.get(key.fileobj)
-    if (r && r.state !== 'CLOSED' && r.room !== null) this.event(Kind.UNREGISTERED, key.fd, this.who(r), '', '', 0)
   }
 
   roundDone(round: Readonly<RoundInfo>): void {
@@ -336,7 +333,7 @@ export class ServerWatch implements ChatObserver, LoopObserver {
         bytesOut: c.bytesOut ? c.bytesOut() : r.bytesOut,
         queued: c.queuedBytes(),
         partialSends: r.partialSends,
-        fd: key?.fd ?? null,
+        fd: key?.fd ?? (r.fd >= 0 ? r.fd : null),
         interest: r.fileobj ? (key ? eventNames(key.events) : '-') : null,
         thread: r.thread,
       })
@@ -414,21 +411,11 @@ export class ServerWatch implements ChatObserver, LoopObserver {
       case Kind.INTEREST:
         text = `${fd}${who}interest ${eventNames(e.n >> 2)} → ${eventNames(e.n & 3)}`
         break
-      case Kind.REGISTERED:
-        text = `${fd}${who}registered again for ${eventNames(e.n)}`
-        break
-      case Kind.UNREGISTERED:
-        text = `${fd}${who}unregistered (not watched for now)`
-        break
       case Kind.THREAD:
         text = `thread ${e.n} ${e.a ? `${e.a} ` : ''}→ ${e.b}${e.who ? ` (${e.who})` : ''}`
         break
     }
     return { at: e.at, text }
-  }
-
-  private fdOf(r: ConnRecord): number {
-    return r.fileobj ? (this.keys.get(r.fileobj)?.fd ?? -1) : -1
   }
 
   private who(r: ConnRecord): string {

@@ -116,9 +116,10 @@ export class Feed {
   static async open(t: Test, server: WebServerProcess, ack = true): Promise<Feed> {
     const ws = openSocket(server.base, `/console/feed?token=${server.token}`)
     t.teardown(() => ws.terminate())
+    const feed = new Feed(ws, server.token, ack) // listening before it opens: the hello may come with the handshake
     const outcome = await upgradeOutcome(ws)
     if (!outcome.opened) throw new Error(`feed refused: ${outcome.status} ${outcome.body}`)
-    return new Feed(ws, server.token, ack)
+    return feed
   }
 
   get last(): FeedSample | undefined {

@@ -56,6 +56,7 @@ function hello(m) {
   $('title').textContent = `selectloop ${m.protocol}`
   document.title = `selectloop ${m.protocol} console`
   $('talk-panel').hidden = !m.operator
+  document.querySelector('main').classList.toggle('no-talk', !m.operator)
   $('subtitle').textContent = `${m.model} model`
   $('loop-heading').textContent = m.model === 'threads' ? 'The threads' : m.model === 'net' ? "Node's loop" : 'The loop'
 }
@@ -104,7 +105,7 @@ function renderClients(clients) {
 function renderLoop(s) {
   const loop = s.loop
   $('loop-stats').hidden = !loop
-  $('spark').hidden = !loop
+  $('spark').toggleAttribute('hidden', !loop) // an SVG element has no .hidden property
   $('keys').hidden = !loop
   $('threads').hidden = !s.threads
   $('no-loop').hidden = Boolean(loop || s.threads)
