@@ -208,7 +208,9 @@ for (const model of ['selector', 'threads']) {
     const named = feed.last!.sample.clients.listed.find(c => c.name === 'ana')!
     if (model === 'threads') {
       t.ok(named.thread !== null, 'each member has its thread')
-      await feed.sampleWhere(x => (x.sample.threads?.lock?.acquiredPerSecond ?? 0) > 0 || feed.samples.some(s => (s.sample.threads?.lock?.acquiredPerSecond ?? 0) > 0), 'the lock taken')
+      // Every join and message took the client list's lock: counted by the threads that took it.
+      const locked = await feed.sampleWhere(x => (x.sample.threads?.lock?.acquired ?? 0) >= 3, 'the lock counted')
+      t.match(locked.sample.threads, { live: 2, busy: 2, lock: { held: Boolean, contended: Number, longestWaitMs: Number } })
     } else t.match(named, { fd: Number, interest: 'R' })
 
     feed.say('/who')

@@ -65,8 +65,19 @@ export interface ThreadsSample {
   busy: number
   parked: number
   exiting: number
-  /** The shared lock over the last interval (per second), when there is one. */
-  lock: (Omit<LockSample, 'acquired' | 'contended' | 'waitedMs'> & { acquiredPerSecond: number; contendedPerSecond: number; waitedMsPerSecond: number }) | null
+  /** The shared lock over the last interval (per second) and since the start, when there is one. */
+  lock: {
+    acquiredPerSecond: number
+    contendedPerSecond: number
+    waitedMsPerSecond: number
+    /** The longest wait in the last interval. */
+    maxWaitMs: number
+    held: boolean
+    acquired: number
+    contended: number
+    waitedMs: number
+    longestWaitMs: number
+  } | null
 }
 
 /** What every viewer is sent, the same for all, once per tick. */
@@ -144,6 +155,8 @@ export class ServerWatch implements ChatObserver, LoopObserver {
   private readonly keys = new Map<Selectable, { fd: number; events: number }>()
   private readonly threads = new Map<number, ThreadRecord>()
   private stopLoop: (() => void) | null = null
+  /** The shared lock since the start. */
+  private readonly lockTotals = { acquired: 0, contended: 0, waitedMs: 0, longestWaitMs: 0 }
 
   // Loop counters since the last sample.
   private rounds = 0
@@ -370,12 +383,22 @@ export class ServerWatch implements ChatObserver, LoopObserver {
       else if (t.state === 'EXITING') counts.exiting++
     }
     const l = server.lock?.() ?? null
-    const lock = l && {
+    if (l === null) return { ...counts, lock: null }
+    const totals = this.lockTotals
+    totals.acquired += l.acquired
+    totals.contended += l.contended
+    totals.waitedMs += l.waitedMs
+    totals.longestWaitMs = Math.max(totals.longestWaitMs, l.maxWaitMs)
+    const lock = {
       acquiredPerSecond: round1(l.acquired / seconds),
       contendedPerSecond: round1(l.contended / seconds),
       waitedMsPerSecond: Math.round((l.waitedMs / seconds) * 1000) / 1000,
       maxWaitMs: l.maxWaitMs,
       held: l.held,
+      acquired: totals.acquired,
+      contended: totals.contended,
+      waitedMs: Math.round(totals.waitedMs * 1000) / 1000,
+      longestWaitMs: totals.longestWaitMs,
     }
     return { ...counts, lock }
   }
@@ -406,13 +429,13 @@ export class ServerWatch implements ChatObserver, LoopObserver {
         text = `${fd}${who}closed: ${e.a}`
         break
       case Kind.STATE:
-        text = `${fd}${who}${e.a ? `${e.a} ` : ''}→ ${e.b}`
+        text = e.a ? `${fd}${who}${e.a} → ${e.b}` : `${fd}${e.who}: ${e.b}`
         break
       case Kind.INTEREST:
         text = `${fd}${who}interest ${eventNames(e.n >> 2)} → ${eventNames(e.n & 3)}`
         break
       case Kind.THREAD:
-        text = `thread ${e.n} ${e.a ? `${e.a} ` : ''}→ ${e.b}${e.who ? ` (${e.who})` : ''}`
+        text = `thread ${e.n}${e.a ? ` ${e.a} →` : ':'} ${e.b}${e.who ? ` (${e.who})` : ''}`
         break
     }
     return { at: e.at, text }

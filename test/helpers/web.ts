@@ -69,7 +69,7 @@ export interface FeedSample {
     model: string
     clients: { count: number; listed: Array<{ id: number; peer: string; name: string | null; state: string; web: boolean; bytesIn: number; bytesOut: number; queued: number; fd: number | null; interest: string | null; thread: number | null }> }
     loop: { roundsPerSecond: number; keys: Array<{ fd: number; kind: string; interest: string; who: string; state: string }>; keyCount: number } | null
-    threads: { live: number; busy: number; parked: number; lock: { acquiredPerSecond: number } | null } | null
+    threads: { live: number; busy: number; parked: number; lock: { acquiredPerSecond: number; acquired: number; contended: number; held: boolean } | null } | null
   }
   events: { lines: Array<{ at: number; text: string }>; skipped: number }
   conversation: { lines: Array<{ at: number; text: string }>; skipped: number }

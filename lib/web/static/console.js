@@ -138,9 +138,11 @@ function renderLoop(s) {
     $('lock').hidden = !t.lock
     if (t.lock) {
       const l = t.lock
-      $('lock-line').textContent =
-        `${l.held ? 'held now' : 'free now'} · taken ${l.acquiredPerSecond}/s · waited for ${l.contendedPerSecond}/s · ` +
-        `${l.waitedMsPerSecond} ms of waiting per second · longest wait ${l.maxWaitMs} ms`
+      $('lock-now').textContent =
+        `${l.held ? 'held' : 'free'} now · taken ${l.acquiredPerSecond} times a second, ${l.contendedPerSecond} of them after a wait · ` +
+        `${l.waitedMsPerSecond} ms spent waiting per second`
+      $('lock-total').textContent =
+        `since the start: taken ${l.acquired} times, ${l.contended} after a wait (${l.waitedMs} ms in all, the longest ${l.longestWaitMs} ms)`
     }
   }
 }
