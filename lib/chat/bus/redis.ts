@@ -1,11 +1,17 @@
 // The room across servers on Redis (node-redis): every server with the same Redis and room name
-// is one room. Events go on one pub/sub channel, published on one connection, so what one server
-// says reaches every other in the order it was said; names are claims in Redis (registry.ts).
+// is one room. Events go on the room's log, a Redis stream (XADD, capped), added from one
+// connection, so what one server says is in the order it was said; every server reads the log
+// from where it left off (XREAD), so what was added while its connection was down is read when it
+// is back. Names are claims in Redis (registry.ts).
 //
-// Two connections, as pub/sub needs: `pub` for commands and publishing, `sub` for the channel.
-// Every few seconds (a third of the name expiry) one script renews this server's names and lists
-// the room's: members that joined elsewhere while this server missed it are announced, and the
-// members of a server that stopped renewing (killed, cut off) leave when their claims expire.
+// Why a stream and not pub/sub: a pub/sub message reaches only who is subscribed at that instant.
+// After an outage the servers come back one by one (each with its own backoff), and what the first
+// one sends from its queue is lost for every server not yet resubscribed. A stream keeps it.
+//
+// Two connections: `pub` for commands and XADD, `sub` for the blocking XREAD loop. Every few
+// seconds (a third of the name expiry) one script renews this server's names and lists the room's:
+// members that joined elsewhere while this server missed it are announced, and the members of a
+// server that stopped renewing (killed, cut off) leave when their claims expire.
 //
 // Redis going away (either connection lost):
 //   UP ──error──▶ DOWN: one log line; the room is told (`down`) and tells its members; claims are
@@ -46,6 +52,13 @@ export interface RedisBusOptions {
 
 /** A claim Redis has not answered within this time is refused as unreachable. */
 const CLAIM_TIMEOUT_MS = 5000
+/** The room's log keeps about this many entries (XADD MAXLEN ~): a server away for longer misses the oldest. */
+const LOG_MAX = 100_000
+/** Entries read per XREAD, and how long one waits for new entries (so a close is noticed). */
+const READ_COUNT = 512
+const READ_BLOCK_MS = 1000
+/** The log is not read further while this many events wait in the inbox: the loop catches up first. */
+const INBOX_HIGH = 4096
 /** Reconnection backoff: 100 ms doubling to 5 s, with ±20% jitter so servers do not retry in step. */
 function backoff(retries: number): number {
   return Math.round(Math.min(5000, 100 * 2 ** retries) * (0.8 + Math.random() * 0.4))
@@ -68,7 +81,9 @@ export class RedisBus implements RoomBus {
   private readonly pub: RedisClient
   private readonly sub: RedisClient
   private readonly registry: NameRegistry
-  private readonly channel: string
+  private readonly log: string
+  /** The id of the last log entry read ('0-0': from the start). */
+  private lastId = '0-0'
   /** Members on other servers, by name key, in the order this server learned of them. */
   private readonly remote = new Map<string, Remote>()
   /** Name keys that left by an event, and when: a listing asked for before cannot bring them back. */
@@ -88,7 +103,7 @@ export class RedisBus implements RoomBus {
 
   private constructor(private readonly o: RedisBusOptions) {
     this.queueMax = o.queueMax ?? 10_000
-    this.channel = `selectloop:{${o.room}}`
+    this.log = `selectloop:{${o.room}}:log`
     // Commands are refused while disconnected (disableOfflineQueue) rather than queued without
     // bound inside the client: what waits for Redis is this bus's own bounded queue.
     const options = {
@@ -125,7 +140,9 @@ export class RedisBus implements RoomBus {
     try {
       await bus.pub.connect()
       await bus.sub.connect()
-      await bus.sub.subscribe(bus.channel, bus.onMessage)
+      // Read from the log's end as it is now: what came before this server is not its business.
+      const last = (await bus.pub.sendCommand(['XREVRANGE', bus.log, '+', '-', 'COUNT', '1'])) as Array<[string, string[]]>
+      bus.lastId = last[0]?.[0] ?? '0-0'
       await bus.tick(true)
     } catch (err) {
       bus.state = BusState.CLOSED
@@ -135,6 +152,7 @@ export class RedisBus implements RoomBus {
     }
     bus.started = true
     bus.tickTimer = setInterval(() => void bus.tick(false), Math.max(50, o.expiryMs / 3))
+    void bus.readLog()
     return bus
   }
 
@@ -209,7 +227,8 @@ export class RedisBus implements RoomBus {
     if (this.tickTimer) clearInterval(this.tickTimer)
     if (wasUp) {
       await Promise.allSettled([...this.held.values()].map(v => this.registry.release(v.name, v)))
-      await Promise.allSettled([this.pub.close(), this.sub.close()])
+      this.sub.destroy() // its XREAD may be blocked for up to a second: nothing of it is needed now
+      await this.pub.close().catch(() => {})
     } else {
       this.pub.destroy()
       this.sub.destroy()
@@ -220,7 +239,7 @@ export class RedisBus implements RoomBus {
   }
 
   private publish(raw: string): void {
-    this.pub.publish(this.channel, raw).catch((err: Error) => {
+    this.pub.sendCommand(['XADD', this.log, 'MAXLEN', '~', String(LOG_MAX), '*', 'm', raw]).catch((err: Error) => {
       // Refused before it was sent (the connection had just gone): it waits with the rest, in order.
       if (err?.name === 'ClientOfflineError' && this.state !== BusState.CLOSED) this.queue(raw)
     })
@@ -316,10 +335,36 @@ export class RedisBus implements RoomBus {
     for (const [nk, at] of this.departed) if (at < askedAt) this.departed.delete(nk)
   }
 
-  /** The channel's listener: another server's announcement, into the inbox. */
-  private readonly onMessage = (raw: string): void => {
+  /**
+   * Reads the room's log for as long as the bus is open: each entry into onMessage. While Redis is
+   * out of reach it waits for the connection to be ready again and goes on from the last entry read.
+   */
+  private async readLog(): Promise<void> {
+    while (this.state !== BusState.CLOSED) {
+      if (!this.sub.isReady || this.inbox.size > INBOX_HIGH) {
+        await new Promise(resolve => setTimeout(resolve, 20))
+        continue
+      }
+      let reply: unknown
+      try {
+        reply = await this.sub.sendCommand(['XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(READ_BLOCK_MS), 'STREAMS', this.log, this.lastId])
+      } catch {
+        // The connection went (its 'error' event says so) or the read failed: wait a moment, then as above.
+        await new Promise(resolve => setTimeout(resolve, 50))
+        continue
+      }
+      for (const [id, fields] of streamEntries(reply)) {
+        this.lastId = id
+        const i = fields.indexOf('m')
+        this.onMessage(i >= 0 && i % 2 === 0 ? String(fields[i + 1]) : '')
+      }
+    }
+  }
+
+  /** One log entry: another server's announcement, into the inbox. */
+  private onMessage(raw: string): void {
     const m = decodeMessage(raw)
-    if (m === null) return this.malformed.log(`ignored a malformed message on ${this.channel}: ${JSON.stringify(raw.slice(0, 80))}`)
+    if (m === null) return this.malformed.log(`ignored a malformed entry in ${this.log}: ${JSON.stringify(raw.slice(0, 80))}`)
     if (m.from === this.id || this.state === BusState.CLOSED) return
     const e = m.event
     const now = performance.now()
@@ -354,6 +399,16 @@ export class RedisBus implements RoomBus {
         return
     }
   }
+}
+
+/**
+ * The entries of a one-stream XREAD reply, whichever way the client decoded it: RESP2's
+ * [[key, entries]], or a map {key: entries}; null (no entry within BLOCK) is none.
+ */
+function streamEntries(reply: unknown): Array<[string, string[]]> {
+  if (reply === null || typeof reply !== 'object') return []
+  const streams = Array.isArray(reply) ? reply.map(r => (r as [string, unknown])[1]) : Object.values(reply as object)
+  return (streams[0] as Array<[string, string[]]> | undefined) ?? []
 }
 
 /** A connection error in a few words (ECONNREFUSED → connection refused). */
