@@ -19,8 +19,15 @@ async function workerPids(server: ServerProcess): Promise<number[]> {
   return line.match(/\d+/g)!.map(Number)
 }
 
-/** Connects, and resolves with the socket, a collector, and which worker (1-based) took it. */
-async function client(server: ServerProcess): Promise<{ socket: net.Socket; got: Collector; worker: number }> {
+interface Client {
+  socket: net.Socket
+  got: Collector
+  /** Which worker (1-based) took it. */
+  worker: number
+}
+
+/** Connects, and resolves once the worker that took the connection has logged it. */
+async function client(server: ServerProcess): Promise<Client> {
   const socket = await connect(server.port)
   const got = new Collector(socket)
   const line = await server.waitForOutput(new RegExp(`\\[w(\\d+)\\] connect 127\\.0\\.0\\.1:${socket.localPort} `))
@@ -48,7 +55,7 @@ t.test('echo --workers 2 (round-robin): one listening line, every worker serves,
   const server = await echoWorkers(t, ['--workers', '2'])
   t.equal(server.stdout().match(/listening on/g)?.length, 1, "'listening on' once, when both workers listen")
   t.equal((await workerPids(server)).length, 2)
-  const clients = []
+  const clients: Client[] = []
   for (let i = 0; i < 6; i++) clients.push(await client(server))
   t.teardown(() => clients.forEach(c => c.socket.destroy()))
   t.same(new Set(clients.map(c => c.worker)), new Set([1, 2]), 'connections are dealt to both workers')
@@ -77,7 +84,7 @@ t.test('a worker that dies is replaced: its clients are cut, the others are not'
   for (const c of clients.filter(c => c.worker !== victim)) t.ok(await echoes(c, 8192, 7), "the other worker's client is still served")
   await server.waitForOutput(new RegExp(`worker ${victim} \\(pid ${pids[victim - 1]}\\) ended \\(killed by SIGKILL\\): its clients were cut; starting another`), 10_000, mark)
   await server.waitForOutput(new RegExp(`worker ${victim} \\(pid \\d+\\) ready`), 15_000, mark)
-  const fresh = []
+  const fresh: Client[] = []
   for (let i = 0; i < 4; i++) fresh.push(await client(server))
   t.teardown(() => fresh.forEach(c => c.socket.destroy()))
   t.ok(fresh.some(c => c.worker === victim), 'the replacement serves new connections')
