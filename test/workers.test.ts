@@ -134,3 +134,13 @@ t.test('worker options: bad combinations are one line, status 2', async t => {
     t.match(p.stderr(), re)
   }
 })
+
+t.test('bench --workers 1,2: selector and net once per count, the rest as they are', async t => {
+  const { withWorkers } = await import('../bench/servers.js')
+  const specs = [{ name: 'selector', model: 'selector' }, { name: 'threads', model: 'threads' }, { name: 'net', model: 'net' }, { name: 'py', command: 'python3 x.py {port}' }]
+  t.same(
+    withWorkers(specs, [1, 2]).map(s => [s.name, s.workers]),
+    [['selector×1', 1], ['selector×2', 2], ['threads', undefined], ['net×1', 1], ['net×2', 2], ['py', undefined]],
+  )
+  t.equal(withWorkers(specs, []), specs, 'no --workers: unchanged')
+})
