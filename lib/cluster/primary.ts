@@ -99,6 +99,8 @@ class Primary {
 
   private onMessage(slot: Slot, worker: Worker, m: FromWorker): void {
     if (m?.kind !== 'ready' || slot.worker !== worker) return
+    // Started while everyone was being stopped: the stop it was sent came before it could listen for one.
+    if (this.state === PrimaryState.STOPPING) return this.send(slot, { kind: 'stop' })
     slot.ready = true
     this.address ??= { host: m.host, port: m.port }
     if (slot.index === 0) this.flushConsole()

@@ -57,6 +57,10 @@ const LOG_MAX = 100_000
 /** Entries read per XREAD, and how long one waits for new entries (so a close is noticed). */
 const READ_COUNT = 512
 const READ_BLOCK_MS = 1000
+/** A connection silent this long is taken for dead (see the constructor). */
+const SILENT_MS = 5 * READ_BLOCK_MS
+/** At shutdown, what Redis has not confirmed within this time is given up. */
+const CLOSE_TIMEOUT_MS = 2000
 /** The log is not read further while this many events wait in the inbox: the loop catches up first. */
 const INBOX_HIGH = 4096
 /** Reconnection backoff: 100 ms doubling to 5 s, with ±20% jitter so servers do not retry in step. */
@@ -106,11 +110,15 @@ export class RedisBus implements RoomBus {
     this.log = `selectloop:{${o.room}}:log`
     // Commands are refused while disconnected (disableOfflineQueue) rather than queued without
     // bound inside the client: what waits for Redis is this bus's own bounded queue.
+    // A link that dies silently (a cable, a partition: no reset) is noticed within SILENT_MS: each
+    // connection hears something every second (a PING, or the reader's XREAD that blocks 1 s).
     const options = {
       url: o.url,
       disableOfflineQueue: true,
+      pingInterval: READ_BLOCK_MS,
       socket: {
         connectTimeout: 5000,
+        socketTimeout: SILENT_MS,
         // Before the first connection, give up at once (the server does not start); after it, retry for ever.
         reconnectStrategy: (retries: number, cause: Error) => {
           if (this.state === BusState.CLOSED) return false
@@ -226,9 +234,12 @@ export class RedisBus implements RoomBus {
     this.state = BusState.CLOSED
     if (this.tickTimer) clearInterval(this.tickTimer)
     if (wasUp) {
-      await Promise.allSettled([...this.held.values()].map(v => this.registry.release(v.name, v)))
       this.sub.destroy() // its XREAD may be blocked for up to a second: nothing of it is needed now
-      await this.pub.close().catch(() => {})
+      const released = Promise.allSettled([...this.held.values()].map(v => this.registry.release(v.name, v))).then(() => this.pub.close())
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([released.catch(() => {}), new Promise(resolve => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))])
+      clearTimeout(timer)
+      this.pub.destroy() // a no-op once closed; cuts a Redis that did not answer in time
     } else {
       this.pub.destroy()
       this.sub.destroy()
