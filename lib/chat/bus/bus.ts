@@ -4,7 +4,7 @@
 //
 //   SOLO_BUS        one server is the whole room: nobody else to tell, every name is free here
 //   RedisBus        (redis.ts) every server with the same Redis URL and room name is one room:
-//                   events on a pub/sub channel, names claimed in Redis with an owner and an expiry
+//                   events on the room's log (a Redis stream), names claimed in Redis with an owner and an expiry
 //
 // The room never knows which one it has. A bus's answers (a claim decided, another server's
 // message, Redis lost and back) arrive in its inbox, which the server watches in its selector like

@@ -80,6 +80,8 @@ export class RedisBus implements RoomBus {
   readonly inbox = new Inbox<BusEvent>()
   /** Unique per process: a restarted server is a new one, whatever its name. */
   readonly id = randomUUID()
+  /** How this server's own log entries begin. */
+  private readonly ownPrefix = `{"from":${JSON.stringify(this.id)},`
   private state: BusState = BusState.UP
   private started = false
   private readonly pub: RedisClient
@@ -374,6 +376,8 @@ export class RedisBus implements RoomBus {
 
   /** One log entry: another server's announcement, into the inbox. */
   private onMessage(raw: string): void {
+    // This server reads its own entries back too: skipped before any parsing (toWire puts `from` first).
+    if (raw.startsWith(this.ownPrefix)) return
     const m = decodeMessage(raw)
     if (m === null) return this.malformed.log(`ignored a malformed entry in ${this.log}: ${JSON.stringify(raw.slice(0, 80))}`)
     if (m.from === this.id || this.state === BusState.CLOSED) return

@@ -4,7 +4,7 @@
 //
 //   selectloop:{ROOM}:name:NAMEKEY   the claim, SET NX PX: the first server to set it holds it
 //   selectloop:{ROOM}:index          sorted set: NAMEKEY → when its claim expires (Redis's clock)
-//   selectloop:{ROOM}                the pub/sub channel (redis.ts)
+//   selectloop:{ROOM}:log            the room's events, a capped stream (redis.ts)
 //
 // The {ROOM} braces are a Redis Cluster hash tag: a room's keys live in one slot. Each operation
 // is one Lua script, so a claim and its index entry change together. A server that dies stops

@@ -1,4 +1,4 @@
-// What the servers of one room say to each other on their Redis channel, and what a name's claim
+// What the servers of one room say to each other on their Redis log, and what a name's claim
 // holds: JSON, checked field by field on the way in. Knows nothing of Redis or of sockets; another
 // server is a peer, not a trusted one: anything malformed is refused (null), and the room still
 // sanitizes every text before a terminal sees it.
@@ -9,7 +9,7 @@ const MAX_NAME = 1024
 /** Longest text accepted from the wire (a server's own --max-line is far below). */
 const MAX_TEXT = 1024 * 1024
 
-/** One message on the room's channel: an announcement, and the server it comes from. */
+/** One message on the room's log: an announcement, and the server it comes from. */
 export interface WireMessage {
   /** The sending server's id (unique per process), to skip our own and to track its members. */
   from: string
@@ -22,12 +22,12 @@ export function encodeMessage(m: WireMessage): string {
   return JSON.stringify(m)
 }
 
-/** An announcement of this server's, as it goes on the channel. */
+/** An announcement of this server's, as it goes on the log; `from` comes first (the bus skips its own entries by it). */
 export function toWire(event: Announcement, from: string, server: string): string {
   return encodeMessage({ from, server, event })
 }
 
-/** Parses a channel message; null when it is not one a server of this room could have sent. */
+/** Parses a log message; null when it is not one a server of this room could have sent. */
 export function decodeMessage(raw: string): WireMessage | null {
   let m: { from?: unknown; server?: unknown; event?: Record<string, unknown> }
   try {
