@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
 import { ECHO_MODELS } from '../lib/echo/options.js'
 import { runBench, matrix, secondsPerRun, type BenchOptions } from './runner.js'
-import type { ServerSpec } from './servers.js'
+import { withWorkers, type ServerSpec } from './servers.js'
 import { createProgress } from './progress.js'
 import { parseSize } from './load-cli.js'
 import { formatReport } from './report.js'
@@ -18,13 +18,15 @@ const FULL = { conns: [1, 10, 100, 1000], sizes: [64, 1024, 16384], idle: 10_000
 /** bench/results/ in this package (git-ignored). */
 const DEFAULT_OUT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './results/' : '../../bench/results/', import.meta.url))
 
-const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='COMMAND {port}']...
+const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='COMMAND {port}']... [--workers 1,2]
                         [--conns 1,10,100] [--sizes 1024] [--pipeline 1] [--duration S] [--warmup S]
                         [--repeat R] [--threads T] [--idle N] [--idle-hold S] [--idle-models a,b] [--out DIR]
 
   --full         connections 1,10,100,1000; sizes 64,1024,16384; plus ${FULL.idle.toLocaleString('en-US')} idle connections
   --models       models of 'selectloop echo' to compare (default ${ECHO_MODELS.join(',')})
   --server       an external echo server: {port} becomes a free port; repeatable
+  --workers      run the selector and net models as 'echo --workers N' for each N (1,2: the scaling
+                 row; the load generator shares the machine's cores with the workers)
   --conns        connection counts (default ${QUICK.conns.join(',')})
   --sizes        message sizes in bytes, k = KiB (default 1024)
   --pipeline     messages in flight per connection, 1 = ping-pong (default 1; a list is fine)
@@ -66,6 +68,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions & { outDir: string 
       full: { type: 'boolean' },
       models: { type: 'string' },
       server: { type: 'string', multiple: true },
+      workers: { type: 'string' },
       conns: { type: 'string' },
       sizes: { type: 'string' },
       pipeline: { type: 'string' },
@@ -84,7 +87,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions & { outDir: string 
   if (!parsed) return null
   const v = parsed.values
   const base = v.full ? FULL : QUICK
-  const models = parseList<ServerSpec>('--models', v.models, ECHO_MODELS.map(parseModel), parseModel)
+  const workers = parseList('--workers', v.workers, [], s => parseIntegerOption('--workers', s, 1, 64))
+  const models = withWorkers(parseList<ServerSpec>('--models', v.models, ECHO_MODELS.map(parseModel), parseModel), workers)
   const externals = (v.server ?? []).map(parseServer)
   const servers = [...models, ...externals]
   const names = servers.map(s => s.name)
