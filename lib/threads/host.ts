@@ -79,6 +79,9 @@ export interface ThreadHostOptions {
  */
 export const DEFAULT_RING_BYTES = 256 * 1024
 
+/** After the grace, how long woken handlers have to finish and their output to be flushed. */
+const WRAP_UP_MS = 1000
+
 /** The worker entry, as plain .js even when this module runs from its .ts source. */
 const WORKER_URL = builtSibling(import.meta.url, './worker.js')
 
@@ -173,19 +176,27 @@ export class ThreadHost implements PumpOwner {
     return this.refusals.turnAway(socket, line, why)
   }
 
-  /** Stops: every handler sees end of input; after `graceMs` the rest are reset and their threads terminated. */
+  /**
+   * Stops: every handler sees end of input after what the server had received, finishes, and its
+   * output is flushed, then FIN. After `graceMs`, handlers still running are woken (their output
+   * still flushed); a second later what cannot be flushed is dropped and threads still busy are
+   * terminated. Connections are closed with a FIN throughout, never reset: the kernel goes on
+   * delivering what it holds after the process has gone. Resolves when all is closed.
+   */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true
     this.refusals.closeAll()
     this.slots.markStopping()
     this.threads.close()
     for (const c of this.conns) c.endInput()
-    if (!(await this.idle(graceMs))) {
-      if (this.verbose) this.log(`shutdown: resetting ${this.conns.size} connection(s) still open`)
-      for (const c of this.conns) c.kill()
-      this.threads.terminateAll()
-      await this.idle(1000)
-    }
+    if (await this.idle(graceMs)) return
+    if (this.verbose) this.log(`shutdown: grace over, closing ${this.conns.size} connection(s) still open`)
+    for (const c of this.conns) c.wrapUp()
+    if (await this.idle(WRAP_UP_MS)) return
+    if (this.verbose) this.log(`shutdown: ${this.conns.size} connection(s) could not flush (client not reading): closed`)
+    for (const c of this.conns) c.abandon()
+    this.threads.terminateAll()
+    await this.idle(1000)
   }
 
   /** A connection is finished on both sides: its slot is reused once no wait of ours is left on it. */
@@ -213,9 +224,9 @@ export class ThreadHost implements PumpOwner {
       this.onHandlerDone?.(conn.slot, conn.id)
       conn.handlerDone()
     },
-    threadLost: (conn: ConnectionPump) => {
+    threadLost: (conn: ConnectionPump, _threadId: number, terminated: boolean) => {
       this.onHandlerDone?.(conn.slot, conn.id)
-      conn.threadLost()
+      conn.threadLost(terminated)
     },
     threadGone: () => this.checkIdle(),
   }

@@ -9,6 +9,12 @@
 //             └──socket closed──▶ ORPHANED ──handler done──▶ CLOSED
 //   in     READING ⇄ BLOCKED (ring full) ──FIN / stop──▶ EOF;   any ──handler gone, ring dead──▶ DISCARDING
 //   out    PUMPING ──handler's EOF, flushed──▶ ENDED;   any ──reset, closed──▶ DONE
+//
+// Shutdown, in three steps, each a FIN and never a reset (a reset makes the kernel drop what it
+// still holds for the client, echo already sent included):
+//   endInput  the handler sees end of input after every byte received before the stop;
+//   wrapUp    the grace is over: a handler still running is woken, what it wrote is still sent;
+//   abandon   what could not be flushed by then is dropped; the kernel still delivers what it holds.
 import type net from 'node:net'
 import { FLAG_CLOSED, FLAG_EOF, FLAG_RESET, ResetReason, type Ring } from './ring.js'
 
@@ -53,8 +59,6 @@ const LINGER_MS = 10_000
 
 /** What a pump needs of the host that owns it. */
 export interface PumpOwner {
-  /** The server is stopping (no new input is resumed). */
-  readonly stopping: boolean
   readonly verbose: boolean
   log(message: string): void
   /** The connection is finished on both sides (phase CLOSED): its slot may be reused once no wait of ours is left. */
@@ -67,7 +71,14 @@ export class ConnectionPump {
   outState: OutState = OutState.PUMPING
   /** Bytes read from the socket that did not fit in the ring yet. */
   private pending: Buffer | null = null
+  /** The client's FIN has arrived. */
   private sawEof = false
+  /** Bytes of input to pass on at most: all until the server stops, then what had arrived by then. */
+  private inputLimit = Infinity
+  /** Bytes of input passed on (into the ring, or `pending`). */
+  private accepted = 0
+  /** The grace is over: close as soon as the output is flushed, without waiting for the client's FIN. */
+  private closing = false
   /** Outbound bytes handed to socket.write and not yet written (their ring space is still held). */
   private inFlight = 0
   private readonly writeSizes: number[] = []
@@ -105,19 +116,23 @@ export class ConnectionPump {
   private readonly onData = (chunk: Buffer): void => {
     switch (this.inState) {
       case InState.READING: {
-        const n = this.inbound.write(chunk)
+        const data = this.admit(chunk)
+        const n = this.inbound.write(data)
         if (this.inbound.flags() & (FLAG_CLOSED | FLAG_RESET)) return this.discardInput()
-        if (n < chunk.length) {
-          this.pending = chunk.subarray(n)
+        if (n < data.length) {
+          this.pending = data.subarray(n)
           this.inState = InState.BLOCKED
           this.socket.pause()
           this.fillRing()
-        }
+        } else if (this.inputComplete()) this.passEof()
         return
       }
-      case InState.BLOCKED: // paused, but a chunk already on its way may still come: queue it
-        this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk
+      case InState.BLOCKED: {
+        // Paused, but a chunk already on its way may still come: queue it.
+        const data = this.admit(chunk)
+        if (data.length > 0) this.pending = this.pending ? Buffer.concat([this.pending, data]) : data
         return
+      }
       case InState.EOF:
       case InState.DISCARDING:
         return
@@ -129,17 +144,34 @@ export class ConnectionPump {
     if (this.inState === InState.READING) this.passEof()
   }
 
-  /** The server is stopping: the handler sees end of input (recv returns b''), as if the client had sent FIN. */
+  /**
+   * The server is stopping: the handler sees end of input (recv returns b''), as if the client had
+   * sent FIN, after every byte the server had received by now. Some may still be on their way to
+   * the ring (queued while it was full, or in the paused socket's buffer): they are passed on first.
+   */
   endInput(): void {
-    this.sawEof = true
-    if (this.inState === InState.READING) {
-      this.socket.pause()
-      this.passEof()
-    }
+    if (this.inputLimit !== Infinity) return
+    this.inputLimit = this.socket.bytesRead
+    if (this.inState === InState.READING && this.inputComplete()) this.passEof()
   }
 
+  /** The part of `chunk` still to be passed on (all of it, until the server stops). */
+  private admit(chunk: Buffer): Buffer {
+    const room = this.inputLimit - this.accepted
+    const data = chunk.length <= room ? chunk : chunk.subarray(0, room)
+    this.accepted += data.length
+    return data
+  }
+
+  /** No more input will be passed on: the client's FIN, or all that had arrived before the stop. */
+  private inputComplete(): boolean {
+    return this.sawEof || this.accepted >= this.inputLimit
+  }
+
+  /** The handler will read EOF after what is in the ring; the socket rests until it is done. */
   private passEof(): void {
     this.inState = InState.EOF
+    this.socket.pause()
     this.inbound.end()
   }
 
@@ -157,9 +189,9 @@ export class ConnectionPump {
       const n = this.inbound.write(this.pending)
       if (n === this.pending.length) {
         this.pending = null
-        if (this.sawEof) return this.passEof()
+        if (this.inputComplete()) return this.passEof()
         this.inState = InState.READING
-        if (!this.owner.stopping) this.socket.resume()
+        this.socket.resume()
         return
       }
       this.pending = this.pending.subarray(n)
@@ -288,17 +320,26 @@ export class ConnectionPump {
     }
   }
 
-  /** The thread serving this connection ended before its handler did: the connection is reset. */
-  threadLost(): void {
+  /**
+   * The thread serving this connection ended before its handler did. A crash resets the
+   * connection (a reply cut short must not pass for a whole one); a thread terminated at shutdown
+   * leaves it closed as every model's shutdown does, with a FIN after what was already sent.
+   */
+  threadLost(terminated: boolean): void {
     this.abortRings(ResetReason.HANDLER_GONE)
-    this.socket.resetAndDestroy()
+    if (terminated) this.socket.destroy()
+    else this.socket.resetAndDestroy()
     this.handlerDone()
   }
 
-  /** Our FIN is out and the handler is done: give the client a while to close its side. */
+  /**
+   * Our FIN is out and the handler is done: give the client a while to close its side (unread
+   * input left at close would make the kernel send a reset), unless the server's grace is over.
+   */
   private lingerIfDone(): void {
-    if (this.phase !== Phase.LINGERING || !this.finished || this.lingerTimer) return
-    this.lingerTimer = setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
+    if (this.phase !== Phase.LINGERING || !this.finished) return
+    if (this.closing) return void this.socket.destroy()
+    this.lingerTimer ??= setTimeout(() => this.socket.destroy(), LINGER_MS).unref()
   }
 
   /** Marks both rings dead (waking the handler and any wait of ours). */
@@ -307,10 +348,38 @@ export class ConnectionPump {
     this.outbound.abort(reason)
   }
 
-  /** Shutdown ran out of patience: reset the client, wake the handler. */
-  kill(): void {
+  /**
+   * The server's grace is over. A handler still running is woken without losing what it wrote:
+   * its recv and sendall raise (no more input, no more output accepted), and what its ring holds
+   * is still sent, then FIN. A finished connection closes as soon as its output is flushed.
+   */
+  wrapUp(): void {
+    this.closing = true
+    switch (this.phase) {
+      case Phase.SERVING:
+        this.inbound.abort(ResetReason.SHUTDOWN)
+        this.outbound.closeReader()
+        break
+      case Phase.LINGERING:
+        this.lingerIfDone()
+        break
+      case Phase.ORPHANED:
+        this.abortRings(ResetReason.SHUTDOWN)
+        break
+      case Phase.CLOSED:
+      case Phase.RELEASED:
+        break
+    }
+  }
+
+  /**
+   * Nothing more can be flushed (the client is not reading): the socket is closed, so the kernel
+   * still delivers what it holds, then FIN; what Node still held is dropped. Wakes the handler.
+   */
+  abandon(): void {
+    this.closing = true
     this.abortRings(ResetReason.SHUTDOWN)
-    this.socket.resetAndDestroy()
+    this.socket.destroy()
   }
 
   /**
