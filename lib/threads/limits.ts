@@ -1,7 +1,7 @@
 // How many threads, connection slots and refused sockets fit in the process: the thread cap and
 // the descriptor budget (ulimit -n) it has to share with the sockets.
 import { log } from '../log.js'
-import { FD_RESERVE, readFdLimit } from '../fd-limit.js'
+import { FD_RESERVE } from '../fd-limit.js'
 
 /** Well below the ~1,800 threads at which the process aborts on these machines. */
 export const MAX_THREADS_LIMIT = 1500
@@ -22,11 +22,11 @@ export function slotCountFor(maxThreads: number): number {
 }
 
 /**
- * The thread cap that fits the descriptor limit: each connection holds its socket and its thread
- * holds ~4 descriptors of its own, so `ulimit -n 64` allows a handful of threads, not 256. Says so
- * when it lowers the cap.
+ * The thread cap that fits the descriptor limit (`limit`, null for none): each connection holds
+ * its socket and its thread holds ~4 descriptors of its own, so `ulimit -n 64` allows a handful of
+ * threads, not 256. Says so when it lowers the cap.
  */
-export function fitThreadCap(requested: number, limit = readFdLimit()): number {
+export function fitThreadCap(requested: number, limit: number | null): number {
   if (limit === null) return requested
   const room = Math.max(1, Math.floor((limit - FD_RESERVE) / FDS_PER_THREAD))
   if (requested <= room) return requested
@@ -38,7 +38,7 @@ export function fitThreadCap(requested: number, limit = readFdLimit()): number {
  * Refused sockets that may linger at once (saying why before they close): the descriptors that
  * `maxThreads` threads leave over, so that a flood of refusals cannot starve threads of them.
  */
-export function refusalRoomFor(maxThreads: number, limit = readFdLimit()): number {
+export function refusalRoomFor(maxThreads: number, limit: number | null): number {
   if (limit === null) return Infinity
   return Math.max(MIN_REFUSAL_ROOM, limit - FD_RESERVE - maxThreads * FDS_PER_THREAD)
 }
