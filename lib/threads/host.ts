@@ -35,7 +35,7 @@ import type net from 'node:net'
 import { log } from '../log.js'
 import { readFdLimit } from '../fd-limit.js'
 import { builtSibling } from './built.js'
-import type { Outcome, ServeMessage, ThreadBoot } from './handler.js'
+import { Outcome, type ServeMessage, type ThreadBoot } from './handler.js'
 import { fitThreadCap, refusalRoomFor, slotCountFor } from './limits.js'
 import { ThreadPool, type ThreadPoolEvents } from './pool.js'
 import { ConnectionPump, type PumpOwner } from './pump.js'
@@ -212,12 +212,12 @@ export class ThreadHost implements PumpOwner {
   private readonly poolEvents: ThreadPoolEvents<ConnectionPump> = {
     handlerDone: (conn: ConnectionPump, outcome: Outcome, error: string | undefined, threadId: number) => {
       switch (outcome) {
-        case 'ok':
+        case Outcome.OK:
           break
-        case 'disconnect':
+        case Outcome.DISCONNECT:
           if (this.verbose) this.log(`${conn.remote}: ${error}`)
           break
-        case 'error':
+        case Outcome.ERROR:
           this.log(`thread ${threadId}: handler failed for ${conn.remote}, connection closed: ${error}`)
           break
       }
