@@ -179,13 +179,17 @@ t.test('worker entry: a handler that throws, or is reset, costs only that connec
   t.ok(slots.outbound(0).flags() & FLAG_EOF, 'its connection is closed (FIN)')
 
   thread.serve(0, 2)
+  await send(slots.inbound(0), Buffer.from('throw-string'))
+  t.same(await thread.next('done'), { type: 'done', slot: 0, outcome: 'error', error: 'not even an Error' }, 'a throw of something not an Error: said as it is')
+
+  thread.serve(0, 3)
   await send(slots.inbound(0), Buffer.from('wait'))
   await until(() => slots.inbound(0).readersWaiting() > 0, 'the handler to block in recv')
   slots.inbound(0).abort(ResetReason.PEER_RESET)
   const reset: Done = await thread.next('done')
   t.same(reset, { type: 'done', slot: 0, outcome: 'disconnect', error: 'connection reset by peer' }, 'a reset is a disconnect, said in one line')
 
-  thread.serve(0, 3)
+  thread.serve(0, 4)
   await send(slots.inbound(0), Buffer.from('inits'))
   t.equal((await receiveAll(slots.outbound(0))).toString(), '1', 'the thread serves on')
   t.equal(thread.error, null, 'the thread itself never failed')
