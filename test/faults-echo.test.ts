@@ -99,8 +99,7 @@ async function until(predicate: () => boolean, what: string, timeoutMs = 5000): 
   }
 }
 
-// Selector and net; the threads model accepts through lib/threads/host.ts.
-for (const model of ['selector', 'net']) {
+for (const model of ['selector', 'threads', 'net']) {
   t.test(`echo --model ${model}: connections reset before they are accepted are not served or logged as connects`, async t => {
     const server = await startServer(['echo', '--model', model, '--port', '0'])
     t.teardown(() => server.stop('SIGKILL'))

@@ -103,6 +103,8 @@ export class ThreadHost implements PumpOwner {
   private readonly freeSlots: number[] = []
   private nextConnId = 1
   private idleWaiters: Array<() => void> = []
+  /** Connections reset by their peer before they were accepted: skipped, never served. */
+  aborted = 0
 
   constructor(options: ThreadHostOptions) {
     const fdLimit = readFdLimit()?.soft ?? null
@@ -141,6 +143,13 @@ export class ThreadHost implements PumpOwner {
   /** Takes a freshly accepted socket: serves it on a thread, or refuses it when at the cap. */
   serve(socket: net.Socket): boolean {
     if (this.stopping) {
+      socket.destroy()
+      return false
+    }
+    if (socket.remoteAddress === undefined) {
+      // Reset by its peer before Node accepted it (getpeername fails): nobody to serve, so no
+      // thread is spent on it and nothing is logged, as the reactor's Listener.accept() skips these.
+      this.aborted++
       socket.destroy()
       return false
     }
