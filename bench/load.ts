@@ -44,19 +44,20 @@ export const LOAD_DEFAULTS = {
 } as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid' | 'rate'>
 
 /**
- * The open loop's schedule is kept when the backlog at the window's end is at most this share of
- * the messages due in it (a server that keeps up leaves at most the last moment's messages), or
- * no larger than it already was in the window's first half: a server that stalls now and then and
- * catches up may be caught mid-stall at the end, but its backlog is not growing.
+ * The open loop's schedule is kept when the backlog at the window's end is small: at most this
+ * share of the messages due in it, or one more message per in-flight place of every connection (a
+ * server that keeps up leaves at most the last moment's messages); or no larger than it already
+ * was in the window's first half: a server that stalls now and then and catches up may be caught
+ * mid-stall at the end, but its backlog is not growing.
  */
 export const SCHEDULE_KEPT_BEHIND = 0.01
 /** ... with this much room over the first half's largest backlog. */
 const BACKLOG_GROWTH_ROOM = 1.1
 
-/** Whether a window's schedule was kept (see SCHEDULE_KEPT_BEHIND). */
-export function scheduleKept(s: ScheduleCounts): boolean {
+/** Whether a window's schedule was kept (see SCHEDULE_KEPT_BEHIND), with `places` in-flight places over all connections. */
+export function scheduleKept(s: ScheduleCounts, places: number): boolean {
   if (s.due === 0) return false
-  return s.behind <= s.due * SCHEDULE_KEPT_BEHIND || s.behind <= s.behindHalfway * BACKLOG_GROWTH_ROOM
+  return s.behind <= Math.max(s.due * SCHEDULE_KEPT_BEHIND, places) || s.behind <= s.behindHalfway * BACKLOG_GROWTH_ROOM
 }
 
 export interface ServerUsage {
@@ -439,7 +440,7 @@ function merge(
   let rate: RateResult | null = null
   if (o.rate !== undefined) {
     const s = schedule ?? { due: 0, sent: 0, behind: 0, behindHalfway: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 }
-    rate = { target: o.rate, ...s, sentPerSec: seconds > 0 ? Math.round(s.sent / seconds) : 0, kept: scheduleKept(s) }
+    rate = { target: o.rate, ...s, sentPerSec: seconds > 0 ? Math.round(s.sent / seconds) : 0, kept: scheduleKept(s, o.conns * o.pipeline) }
   }
   return {
     target: `${o.host}:${o.port}`,
