@@ -131,7 +131,7 @@ function drawChart(spec: ChartSpec, x: number, y: number, colors: Map<string, st
     for (const p of drawn) {
       const cx = xOf(p.x).toFixed(1)
       const cy = yOf(p.y!).toFixed(1)
-      if (p.flagged) out.push(`<circle cx="${cx}" cy="${cy}" r="8" class="flag-ring"/>`)
+      if (p.flagged && !series.dashed) out.push(`<circle cx="${cx}" cy="${cy}" r="8" class="flag-ring"/>`) // one ring per cell
       const fill = p.hollow ? 'white' : color
       const r = series.dashed ? 3 : 4.5
       out.push(

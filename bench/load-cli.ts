@@ -186,10 +186,11 @@ function scheduleText(r: LoadResult): string {
   const sent = `${int(s.sent)} of ${int(s.due)} due messages sent (${int(s.sentPerSec)} msgs/s of ${int(s.target)} asked)`
   const late = s.late === 0 ? 'none late' : `${int(s.late)} late (waited for their connection), up to ${ms(s.maxLateMs)}`
   const lag = s.generatorLagMs >= 5 ? `; this generator ran up to ${ms(s.generatorLagMs)} behind its own timetable` : ''
-  const waiting = s.behind > s.due * 0.01 ? `; ${int(s.behind)} waiting at the end, no more than earlier in the window (a stall it recovers from)` : ''
-  if (s.kept) return `kept: ${sent}${waiting}; ${late}${lag}`
+  const carried = s.behindAtStart > s.due * 0.01 ? `; ${int(s.behindAtStart)} were still waiting from the warm-up when the window opened` : ''
+  const waiting = s.behind > s.due * 0.01 ? `; ${int(s.behind)} waiting at the end, not a growing backlog (a stall it recovers from)` : ''
+  if (s.kept) return `kept: ${sent}${carried}${waiting}; ${late}${lag}`
   const share = s.due > 0 ? ` (${Math.round((s.sent / s.due) * 100)}%)` : ''
-  return `NOT kept, the server fell behind: ${sent}${share}; ${int(s.behind)} still waiting at the end, up to ${ms(s.maxLateMs)} late${lag}`
+  return `NOT kept, the server fell behind: ${sent}${share}${carried}; ${int(s.behind)} still waiting at the end, up to ${ms(s.maxLateMs)} late${lag}`
 }
 
 /** When replies were not the echo: where the first wrong byte was, and what came instead. */

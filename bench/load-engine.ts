@@ -63,6 +63,8 @@ export interface ScheduleCounts {
   sent: number
   /** Messages due but not sent when the window closed: the backlog. */
   behind: number
+  /** The backlog when the window opened (carried over from the warm-up). */
+  behindAtStart: number
   /** The largest backlog at any moment of the window's first half (a server that stalls and catches up has one too). */
   behindHalfway: number
   /** Messages sent in the window that had to wait because their connection still had `pipeline` unanswered. */
@@ -217,7 +219,7 @@ export class LoadEngine {
   /** When the next message falls due (Infinity without a schedule). */
   private nextDueMs = Infinity
   private ticker: NodeJS.Timeout | null = null
-  private readonly window = { dueAtStart: 0, sent: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 }
+  private readonly window = { dueAtStart: 0, behindAtStart: 0, sent: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 }
   /** Messages sent on the schedule so far, and the backlog over the window: [time, backlog] pairs, every BACKLOG_SAMPLE_MS at most. */
   private sentTotal = 0
   private backlog: number[] = []
@@ -303,7 +305,8 @@ export class LoadEngine {
     this.histogram.reset()
     this.service?.reset()
     this.measured = 0
-    Object.assign(this.window, { dueAtStart: this.assignedTotal, sent: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 })
+    const behindAtStart = this.assignedTotal - this.sentTotal
+    Object.assign(this.window, { dueAtStart: this.assignedTotal, behindAtStart, sent: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 })
     this.backlog = []
     this.windowStart = performance.now()
     this.phase = Phase.MEASURING
@@ -335,12 +338,13 @@ export class LoadEngine {
       }
       const w = this.window
       const halfway = this.windowStart + (now - this.windowStart) / 2
-      let behindHalfway = 0
+      let behindHalfway = w.behindAtStart
       for (let i = 0; i < this.backlog.length && this.backlog[i] <= halfway; i += 2) behindHalfway = Math.max(behindHalfway, this.backlog[i + 1])
       schedule = {
         due: this.assignedTotal - w.dueAtStart,
         sent: w.sent,
         behind,
+        behindAtStart: w.behindAtStart,
         behindHalfway,
         late: w.late,
         maxLateMs: round3(maxLateMs),

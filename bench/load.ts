@@ -44,20 +44,24 @@ export const LOAD_DEFAULTS = {
 } as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid' | 'rate'>
 
 /**
- * The open loop's schedule is kept when the backlog at the window's end is small: at most this
- * share of the messages due in it, or one more message per in-flight place of every connection (a
- * server that keeps up leaves at most the last moment's messages); or no larger than it already
- * was in the window's first half: a server that stalls now and then and catches up may be caught
- * mid-stall at the end, but its backlog is not growing.
+ * The open loop's schedule is kept when the backlog did not grow over the window: by the end it
+ * had grown by at most this share of the messages due in it, or by one message per in-flight
+ * place of every connection (a server that keeps up leaves at most the last moment's messages);
+ * or by no more than it already had at some moment of the window's first half (with a little
+ * room): a server that stalls now and then and catches up may be caught mid-stall at the end,
+ * but its backlog is not growing. A backlog carried over from the warm-up and not growing counts
+ * as kept (its latencies say the rest).
  */
 export const SCHEDULE_KEPT_BEHIND = 0.01
-/** ... with this much room over the first half's largest backlog. */
+/** ... the little room over the first half's growth. */
 const BACKLOG_GROWTH_ROOM = 1.1
 
 /** Whether a window's schedule was kept (see SCHEDULE_KEPT_BEHIND), with `places` in-flight places over all connections. */
 export function scheduleKept(s: ScheduleCounts, places: number): boolean {
   if (s.due === 0) return false
-  return s.behind <= Math.max(s.due * SCHEDULE_KEPT_BEHIND, places) || s.behind <= s.behindHalfway * BACKLOG_GROWTH_ROOM
+  const grew = s.behind - s.behindAtStart
+  const grewByHalfway = s.behindHalfway - s.behindAtStart
+  return grew <= Math.max(s.due * SCHEDULE_KEPT_BEHIND, places) || grew <= grewByHalfway * BACKLOG_GROWTH_ROOM
 }
 
 export interface ServerUsage {
@@ -439,7 +443,7 @@ function merge(
   const seconds = windowMs / 1000
   let rate: RateResult | null = null
   if (o.rate !== undefined) {
-    const s = schedule ?? { due: 0, sent: 0, behind: 0, behindHalfway: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 }
+    const s = schedule ?? { due: 0, sent: 0, behind: 0, behindAtStart: 0, behindHalfway: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 }
     rate = { target: o.rate, ...s, sentPerSec: seconds > 0 ? Math.round(s.sent / seconds) : 0, kept: scheduleKept(s, o.conns * o.pipeline) }
   }
   return {
@@ -476,6 +480,7 @@ function addSchedule(a: ScheduleCounts | null, b: ScheduleCounts): ScheduleCount
     due: a.due + b.due,
     sent: a.sent + b.sent,
     behind: a.behind + b.behind,
+    behindAtStart: a.behindAtStart + b.behindAtStart,
     behindHalfway: a.behindHalfway + b.behindHalfway,
     late: a.late + b.late,
     maxLateMs: Math.max(a.maxLateMs, b.maxLateMs),

@@ -15,7 +15,7 @@ function errorsText(r: LoadRow): string {
 const SERVER_CPU_PER_MSG: Column<LoadRow> = {
   title: 'CPU µs/msg',
   help: "the server's CPU time per message echoed, in microseconds: what a message costs the server, whatever else the machine did",
-  value: r => fixed(r.serverCpuUsPerMsg, 1),
+  value: r => (r.serverCpuUsPerMsg != null && r.serverCpuUsPerMsg >= 1000 ? int(r.serverCpuUsPerMsg) : fixed(r.serverCpuUsPerMsg, 1)),
 }
 const FLAGS: Column<LoadRow> = { title: 'flags', left: true, help: 'why the cell cannot be taken at face value (see the list of flagged cells)', value: r => flagCodes(r.flags) }
 
@@ -96,7 +96,7 @@ export const rateView: KindView<LoadRow> = {
     { title: 'rate', help: 'messages a second asked for, in all', value: r => int(r.rate) },
     { title: 'server', left: true, value: r => r.server },
     { title: 'sent/s', help: 'messages sent a second in the window', value: r => (r.failure ? 'failed' : int(r.schedule?.sentPerSec)) },
-    { title: 'schedule', left: true, help: 'kept: the messages still waiting at the end were few, or no more than earlier in the window; BEHIND: the backlog kept growing', value: scheduleText },
+    { title: 'schedule', left: true, help: 'kept: the backlog of messages due but unsent did not grow over the window; BEHIND: it did, the server fell behind', value: scheduleText },
     { title: 'p50 ms', help: 'from when each message was due', value: r => latency(r.p50Ms) },
     { title: 'p99 ms', help: 'from when each message was due (coordinated omission corrected)', value: r => latency(r.p99Ms) },
     { title: 'service p99', help: 'from when each message was sent (what a closed loop would report)', value: r => latency(r.serviceP99Ms) },
@@ -139,7 +139,7 @@ export const rateView: KindView<LoadRow> = {
         xScale: 'linear',
         yScale: 'log',
         series: servers(inGroup).flatMap(s => [line(s, false), line(s, true)]),
-        note: 'solid: from when each message was due (corrected); dashed: service time; hollow: the server fell behind (schedule not kept)',
+        note: 'solid: p99 from due · dashed: service p99 · hollow: fell behind',
       }
       return chart
     })
