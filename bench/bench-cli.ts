@@ -1,19 +1,16 @@
 // `selectloop bench`: compares the echo server's concurrency models (and any external echo server)
 // under the same loads; prints a table, writes JSON lines, an SVG chart and an HTML report.
-import { mkdirSync, appendFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
 import { ECHO_MODELS } from '../lib/echo/options.js'
-import { runBench, estimateSeconds, runCount, type BenchOptions, type CellRow } from './runner.js'
+import type { BenchOptions, CellRow } from './runner.js'
 import type { PlannedCell } from './cells.js'
 import type { ServerSpec } from './servers.js'
-import { createProgress } from './progress.js'
 import { parseRate, parseSize } from './load-cli.js'
 import { formatReport } from './report.js'
-import { renderChart } from './chart.js'
-import { renderHtml } from './html-report.js'
-import { compareRuns, readRun } from './compare.js'
+import { readRun } from './compare.js'
+import { runToFiles } from './run-files.js'
 
 const QUICK = { conns: [1, 10, 100], sizes: [1024], idle: 0, sweep: null }
 /** --full: the whole matrix, the idle test, and a latency-vs-rate curve at 100 connections. */
@@ -197,19 +194,9 @@ export function strictFailures(rows: CellRow[]): CellRow[] {
 export async function run(argv: string[]): Promise<void> {
   const o = parseBenchArgs(argv)
   if (!o) return
-  const saved = o.compare === null ? null : readRun(o.compare) // a bad file fails now, not after the run
-  mkdirSync(o.outDir, { recursive: true })
-  const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-')
-  const file = (ext: string) => path.join(o.outDir, `bench-${stamp}.${ext}`)
-  const jsonPath = file('jsonl')
-  writeFileSync(jsonPath, '')
-
-  const progress = createProgress(runCount(o, o.servers), estimateSeconds(o, o.servers))
-  const rows = await runBench(o, progress, row => appendFileSync(jsonPath, JSON.stringify(row) + '\n'))
-  const comparison = saved && o.compare ? compareRuns(o.compare, saved, rows) : null
-  writeFileSync(file('svg'), renderChart(rows))
-  writeFileSync(file('html'), renderHtml(rows, comparison, { jsonl: path.basename(jsonPath) }))
-  process.stdout.write(`${formatReport(rows, comparison)}\n\nresults: ${jsonPath}\nchart:   ${file('svg')}\nreport:  ${file('html')}\n`)
+  const saved = o.compare === null ? null : { file: o.compare, rows: readRun(o.compare) } // a bad file fails now, not after the run
+  const { rows, comparison, files } = await runToFiles(o, o.outDir, saved)
+  process.stdout.write(`${formatReport(rows, comparison)}\n\nresults: ${files.jsonl}\nchart:   ${files.svg}\nreport:  ${files.html}\n`)
   if (o.strict) {
     const failing = strictFailures(rows.filter((r): r is CellRow => r.type === 'cell'))
     if (failing.length > 0) {
