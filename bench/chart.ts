@@ -1,5 +1,5 @@
 // Charts as self-contained SVG, drawn from ChartSpecs (bench/view.ts): lines (or bars) per server,
-// flagged points ringed in red, hollow points for figures that are only bounds, the exact figures
+// flagged points in a dotted ring (a cross on the axis when there is no figure), hollow points for figures that are only bounds, the exact figures
 // on hover. `chartSvg` draws one chart (the HTML report inlines them); `renderChart` draws a whole
 // run as one SVG file that any browser opens.
 import type { BenchRow, HeaderRow } from './runner.js'
@@ -16,7 +16,8 @@ const LEGEND_H = 30
 
 const FIXED_COLORS: Record<string, string> = { net: '#555555', selector: '#1f77b4', threads: '#d62728' }
 const PALETTE = ['#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22']
-const FLAG_COLOR = '#e00000'
+/** Flag marks are black: every series colour (the threads model's red too) stays distinct from them. */
+const FLAG_COLOR = '#111111'
 
 export function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!)
@@ -117,7 +118,7 @@ function drawChart(spec: ChartSpec, x: number, y: number, colors: Map<string, st
       pen = 'L'
     }
     if (d) out.push(`<path d="${d.trim()}" stroke="${color}" class="series${series.dashed ? ' dashed' : ''}" data-server="${escapeXml(series.server)}"><title>${escapeXml(name)}</title></path>`)
-    // A flagged cell with no figure (every connection lost before the window) still shows: a red
+    // A flagged cell with no figure (every connection lost before the window) still shows: a
     // cross on the axis, with its reason.
     for (const p of series.points) {
       if (!p.flagged || (p.y !== null && p.y > 0) || series.dashed) continue
@@ -157,7 +158,7 @@ export const CHART_STYLE = `
   .grid { stroke: #e4e4e4 }
   .series { fill: none; stroke-width: 2.5 }
   .series.dashed { stroke-dasharray: 6 4; stroke-width: 1.8 }
-  .flag-ring { fill: none; stroke: ${FLAG_COLOR}; stroke-width: 2.5 }
+  .flag-ring { fill: none; stroke: ${FLAG_COLOR}; stroke-width: 1.8; stroke-dasharray: 2.5 2 }
   .flag-cross { fill: none; stroke: ${FLAG_COLOR}; stroke-width: 3 }
 `
 
@@ -191,7 +192,7 @@ export function renderChart(rows: BenchRow[]): string {
   const facts = header
     ? `${header.cpus} CPUs (${header.cpuModel}), Node ${header.node}, ${header.date.slice(0, 16).replace('T', ' ')} UTC; ` +
       `${header.options.durationMs / 1000} s per cell${header.options.repeat > 1 ? `, median of ${header.options.repeat}` : ''}; ` +
-      `load average ${header.loadAverage[0]}; red rings: flagged cells`
+      `load average ${header.loadAverage[0]}; dotted rings: flagged cells`
     : ''
   body.push(`<text x="20" y="28" class="title">selectloop bench: echo servers under load</text>`)
   body.push(`<text x="20" y="50" class="facts">${escapeXml(facts)}</text>`)

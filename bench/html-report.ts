@@ -130,8 +130,8 @@ function flagsSection(cells: CellRow[]): string {
     : `<p class="ok">No cell is flagged: no errors, no lost or refused connections, no long ramp-up, no noise above the limit.</p>`
   return `<section id="flags"><h2>Flagged cells (${flagged.length} of ${cells.length})</h2>
 <p class="intro">A flagged cell is one whose figures cannot be taken at face value: errors, connections lost or refused
-(a thread cap's "server busy" is a refusal), a ramp-up longer than a message may take, or a busy machine. They are ringed in
-red in the charts and shaded in the tables.</p>
+(a thread cap's "server busy" is a refusal), a ramp-up longer than a message may take, or a busy machine. They are ringed
+(dotted) in the charts and shaded in the tables.</p>
 ${list}</section>`
 }
 

@@ -167,10 +167,6 @@ const ms = (x: number | null) => (x === null ? '-' : `${x < 10 ? x.toFixed(2) : 
 const mb = (kb: number | null) => (kb === null ? '-' : `${(kb / 1024).toFixed(1)} MiB`)
 const plural = (n: number, word: string) => `${int(n)} ${word}${n === 1 ? '' : 's'}`
 
-function failuresText(record: Record<string, number>): string {
-  return describeFailures(record)
-}
-
 function percentiles(l: LatencySummary): string {
   return `p50 ${ms(l.p50)}   p75 ${ms(l.p75)}   p90 ${ms(l.p90)}   p99 ${ms(l.p99)}   p99.9 ${ms(l.p999)}   p99.99 ${ms(l.p9999)}   max ${ms(l.max)}`
 }
@@ -208,7 +204,7 @@ export function formatLoad(r: LoadResult): string {
     `load → ${r.target}: ${plural(r.conns, 'connection')} × ${r.size} B, ${flight}, ` +
       `${plural(r.threads, 'thread')}; ` +
       `${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
-    `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${failuresText(r.connectFailures)}), ${r.alive} alive at the end`,
+    `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${describeFailures(r.connectFailures)}), ${r.alive} alive at the end`,
   ]
   if (r.rate) lines.push(`  schedule     ${scheduleText(r)}`)
   lines.push(
@@ -238,7 +234,7 @@ export function formatLoad(r: LoadResult): string {
 export function noConnectionLine(r: LoadResult): string {
   const failures = Object.entries(r.connectFailures).sort((a, b) => b[1] - a[1])
   const why = CONNECT_FAILURES[failures[0]?.[0] ?? ''] ?? failures[0]?.[0] ?? 'no answer'
-  return `cannot connect to ${r.target}: ${why} (none of ${plural(r.conns, 'connection')} made: ${failuresText(r.connectFailures)})`
+  return `cannot connect to ${r.target}: ${why} (none of ${plural(r.conns, 'connection')} made: ${describeFailures(r.connectFailures)})`
 }
 
 const CONNECT_FAILURES: Record<string, string> = {
@@ -275,8 +271,8 @@ export function commandLine(words: string[]): string {
 export function formatIdle(r: IdleResult): string {
   const lines = [
     `idle → ${r.target}: ${r.requested} connections requested, held ${r.holdS} s`,
-    `  connected    ${r.connected} (failures: ${failuresText(r.connectFailures)})`,
-    `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${failuresText(r.probeFailures)})`,
+    `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)})`,
+    `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${describeFailures(r.probeFailures)})`,
   ]
   if (r.server) {
     const s = r.server

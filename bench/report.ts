@@ -9,7 +9,6 @@ import type { Comparison } from './compare.js'
 import { machineLine } from './machine.js'
 import { fixed, formatSize } from './format.js'
 
-export { formatSize }
 
 /** A plain-text table: aligned columns, a blank line between groups. */
 export function textTable<Row>(rows: Row[], cols: Array<Column<Row>>, group: (r: Row) => string = () => ''): string[] {

@@ -1,7 +1,6 @@
 // How a kind of cell is shown: its table's columns, how its rows group, and its charts, as data.
 // The text table (report.ts), the SVG chart (chart.ts) and the HTML report (html-report.ts) draw
-// any kind from its view, so a new kind brings its own view and nothing else changes.
-import type { Flag } from './flags.js'
+// any kind from its view: a new kind brings its own view (registered in kinds/index.ts).
 
 export interface Column<Row> {
   title: string
@@ -17,7 +16,7 @@ export interface ChartPoint {
   y: number | null
   /** Shown on hover. */
   tip: string
-  /** A flagged cell: drawn with a red ring. */
+  /** A flagged cell: drawn with a dotted ring. */
   flagged: boolean
   /** Drawn hollow: a figure that is only a bound (an open loop that fell behind). */
   hollow?: boolean
@@ -55,11 +54,4 @@ export interface KindView<Row> {
   /** Rows of one group are one block of the table (a blank line, or a rule, between groups). */
   group(row: Row): string
   charts(rows: Row[]): ChartSpec[]
-}
-
-/** What every row has for the view helpers below. */
-export interface ViewRow {
-  server: string
-  flags: Flag[]
-  failure: string | null
 }
