@@ -8,7 +8,7 @@ import type { BenchRow, EndRow, HeaderRow, UnavailableRow } from './runner.js'
 import { KIND_ORDER, viewOf, type CellRow } from './kinds/index.js'
 import type { Comparison } from './compare.js'
 import { chartSvg, colorsFor, escapeXml as esc } from './chart.js'
-import { rowName } from './report.js'
+import { flagLines, rowName } from './report.js'
 import { fixed, int } from './format.js'
 import { median } from './stats.js'
 import { FlagKind } from './flags.js'
@@ -124,14 +124,14 @@ during each cell's window, the noise meter. Figures taken with much of it are fl
 function flagsSection(cells: CellRow[]): string {
   const flagged = cells.filter(r => r.flags.length)
   const list = flagged.length
-    ? `<ul class="flags">${flagged
-        .map(r => `<li data-server="${esc(r.server)}">${esc(rowName(r))}: ${r.flags.map(f => `<span class="kind">${esc(f.kind)}</span> ${esc(f.reason)}`).join('; ')}</li>`)
+    ? `<ul class="flags">${flagLines(cells)
+        .map(l => `<li>${esc(l.what)}: <span class="kind">${esc(l.kind)}</span> ${esc(l.reason)}</li>`)
         .join('\n')}</ul>`
     : `<p class="ok">No cell is flagged: no errors, no lost or refused connections, no long ramp-up, no noise above the limit.</p>`
   return `<section id="flags"><h2>Flagged cells (${flagged.length} of ${cells.length})</h2>
 <p class="intro">A flagged cell is one whose figures cannot be taken at face value: errors, connections lost or refused
 (a thread cap's "server busy" is a refusal), a ramp-up longer than a message may take, or a busy machine. They are ringed
-(dotted) in the charts and shaded in the tables.</p>
+(dotted) in the charts and shaded in the tables, the reasons on hover.</p>
 ${list}</section>`
 }
 

@@ -6,6 +6,7 @@ import { KIND_ORDER, kindOf, viewOf, type CellRow } from './kinds/index.js'
 import { cellOf, type Cell, type ClosedCell, type IdleCell, type RateCell } from './cells.js'
 import type { Column } from './view.js'
 import type { Comparison } from './compare.js'
+import { FlagKind } from './flags.js'
 import { machineLine } from './machine.js'
 import { fixed, formatSize } from './format.js'
 
@@ -28,6 +29,31 @@ export function textTable<Row>(rows: Row[], cols: Array<Column<Row>>, group: (r:
     out.push(line(cells[i]))
   })
   return out
+}
+
+/** Cells flagged for noise and nothing else, when there are more than this, are listed as one line. */
+const NOISE_LIST_MAX = 3
+
+/**
+ * The flagged cells, a line each (what, the flag's kind, why): each flag of each cell, except that many cells
+ * flagged only for noise (a busy machine: often every cell) make one line, so the other reasons
+ * stand out.
+ */
+export function flagLines(cells: CellRow[]): Array<{ what: string; kind: string; reason: string }> {
+  const flagged = cells.filter(r => r.flags.length > 0)
+  const noiseOnly = flagged.filter(r => r.flags.every(f => f.kind === FlagKind.NOISE))
+  const grouped = noiseOnly.length > NOISE_LIST_MAX
+  const lines: Array<{ what: string; kind: string; reason: string }> = []
+  if (grouped) {
+    const other = noiseOnly.flatMap(r => ('otherCpuPct' in r && r.otherCpuPct !== null ? [r.otherCpuPct] : []))
+    const range = other.length ? ` (the rest of the machine used ${Math.round(Math.min(...other))}–${Math.round(Math.max(...other))}% of a core)` : ''
+    lines.push({ what: `${noiseOnly.length} cells`, kind: 'noise only', reason: `measured on a busy machine${range}; see the flags column` })
+  }
+  for (const r of flagged) {
+    if (grouped && noiseOnly.includes(r)) continue
+    for (const f of r.flags) lines.push({ what: rowName(r), kind: f.kind, reason: f.reason })
+  }
+  return lines
 }
 
 /** "selector, 100 conns × 1 KiB": a row named for lists. */
@@ -116,7 +142,7 @@ export function formatReport(rows: BenchRow[], comparison: Comparison | null = n
   const flagged = cells.filter(r => r.flags.length > 0)
   if (flagged.length) {
     out.push('', `flagged cells (${flagged.length} of ${cells.length}):`)
-    for (const r of flagged) for (const f of r.flags) out.push(`  ! ${rowName(r)}: ${f.kind}: ${f.reason}`)
+    for (const l of flagLines(cells)) out.push(`  ! ${l.what}: ${l.kind}: ${l.reason}`)
   }
   const noted = cells.filter(r => r.notes.length)
   if (noted.length) {
