@@ -44,24 +44,29 @@ export const LOAD_DEFAULTS = {
 } as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid' | 'rate'>
 
 /**
- * The open loop's schedule is kept when the backlog did not grow over the window: by the end it
- * had grown by at most this share of the messages due in it, or by one message per in-flight
- * place of every connection (a server that keeps up leaves at most the last moment's messages);
- * or by no more than it already had at some moment of the window's first half (with a little
- * room): a server that stalls now and then and catches up may be caught mid-stall at the end,
- * but its backlog is not growing. A backlog carried over from the warm-up and not growing counts
- * as kept (its latencies say the rest).
+ * The open loop's schedule is kept when the backlog did not grow over the window. By the end it
+ * may have grown by what a server that keeps up still leaves waiting at any moment: 1% of the
+ * messages due, or one per in-flight place of every connection plus what falls due during a p99
+ * service time and during the generator's own worst lag (messages due while the last ones were
+ * being served, or while this process was not running). Or by no more than it had already grown at
+ * some moment of the window's first half (with a little room): a server that stalls now and then
+ * and catches up may be caught mid-stall at the end, but its backlog is not growing. A backlog
+ * carried over from the warm-up and not growing counts as kept (its latencies say the rest).
  */
 export const SCHEDULE_KEPT_BEHIND = 0.01
 /** ... the little room over the first half's growth. */
 const BACKLOG_GROWTH_ROOM = 1.1
 
-/** Whether a window's schedule was kept (see SCHEDULE_KEPT_BEHIND), with `places` in-flight places over all connections. */
-export function scheduleKept(s: ScheduleCounts, places: number): boolean {
+/**
+ * Whether a window's schedule was kept (see SCHEDULE_KEPT_BEHIND): `rate` in messages a second,
+ * `places` in-flight places over all connections, `serviceP99Ms` from the window's service times.
+ */
+export function scheduleKept(s: ScheduleCounts, rate: number, places: number, serviceP99Ms: number): boolean {
   if (s.due === 0) return false
   const grew = s.behind - s.behindAtStart
   const grewByHalfway = s.behindHalfway - s.behindAtStart
-  return grew <= Math.max(s.due * SCHEDULE_KEPT_BEHIND, places) || grew <= grewByHalfway * BACKLOG_GROWTH_ROOM
+  const moment = places + (rate * (serviceP99Ms + s.generatorLagMs)) / 1000
+  return grew <= Math.max(s.due * SCHEDULE_KEPT_BEHIND, moment) || grew <= grewByHalfway * BACKLOG_GROWTH_ROOM
 }
 
 export interface ServerUsage {
@@ -441,10 +446,12 @@ function merge(
     if (r.schedule) schedule = addSchedule(schedule, r.schedule)
   }
   const seconds = windowMs / 1000
+  const serviceMs = service ? summarize(service) : null
   let rate: RateResult | null = null
   if (o.rate !== undefined) {
     const s = schedule ?? { due: 0, sent: 0, behind: 0, behindAtStart: 0, behindHalfway: 0, late: 0, maxLateMs: 0, generatorLagMs: 0 }
-    rate = { target: o.rate, ...s, sentPerSec: seconds > 0 ? Math.round(s.sent / seconds) : 0, kept: scheduleKept(s, o.conns * o.pipeline) }
+    const kept = scheduleKept(s, o.rate, o.conns * o.pipeline, serviceMs?.p99 ?? 0)
+    rate = { target: o.rate, ...s, sentPerSec: seconds > 0 ? Math.round(s.sent / seconds) : 0, kept }
   }
   return {
     target: `${o.host}:${o.port}`,
@@ -464,7 +471,7 @@ function merge(
     msgsPerSec: seconds > 0 ? Math.round(messages / seconds) : 0,
     mbPerSec: seconds > 0 ? Math.round((messages * o.size) / seconds / 1e4) / 100 : 0,
     latencyMs: summarize(histogram),
-    serviceMs: service ? summarize(service) : null,
+    serviceMs,
     rate,
     mismatch: reports.find(r => r.mismatch)?.mismatch ?? null,
     refusal: reports.find(r => r.refusal !== null)?.refusal ?? null,
