@@ -162,7 +162,7 @@ t.test('servers that drop connections, corrupt bytes or refuse past a cap are fl
 
   const row = (server: string) => loadRows(run.rows).find(r => r.server === server)!
   t.same(row('net').flags, [], 'the net model: clean')
-  t.match(row('dropper').flags, [{ kind: 'errors', reason: /^4 of 4 connections lost to errors \((reset|eof) 4\)/ }])
+  t.match(row('dropper').flags, [{ kind: 'errors', reason: /^4 of 4 connections lost to errors \(((reset|eof) \d(, )?)+\)/ }]) // a reset may reach the client as an early close
   t.match(row('corrupter').flags, [{ kind: 'errors', reason: /^4 of 4 connections lost to errors \(mismatch 4\); the first wrong byte came at offset 3000/ }])
   t.match(row('capped').flags, [{ kind: 'refused', reason: /^2 of 4 connections refused before any echo: the server said "server busy: thread limit \(2\) reached\\n"/ }])
   t.equal(row('capped').errors.refused, 2, 'refusals counted as refusals, not as mismatches')
