@@ -220,7 +220,7 @@ export function formatLoad(r: LoadResult): string {
   const hint = mismatchText(r)
   if (hint) lines.push(`  hint         ${hint}`)
   if (r.stoppedEarly) lines.push(`  stopped      ${r.stoppedEarly}`)
-  lines.push(`  load CPU     ${r.loadCpuPct}% of one core (this generator)`)
+  lines.push(`  load CPU     ${r.loadCpuPct === null ? '- (the window was too short to tell)' : `${r.loadCpuPct}% of one core`} (this generator)`)
   if (r.server) {
     const s = r.server
     const perMsg = s.cpuUsPerMsg === null ? '' : ` (${s.cpuUsPerMsg} µs per message)`

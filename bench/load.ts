@@ -69,6 +69,9 @@ export function scheduleKept(s: ScheduleCounts, rate: number, places: number, se
   return grew <= Math.max(s.due * SCHEDULE_KEPT_BEHIND, moment) || grew <= grewByHalfway * BACKLOG_GROWTH_ROOM
 }
 
+/** CPU figures need a window at least this long (/proc counts in 10 ms ticks). */
+export const MIN_CPU_WINDOW_MS = 200
+
 export interface ServerUsage {
   pid: number
   /** CPU over the measured window, in % of one core (200 = two cores busy). */
@@ -130,8 +133,8 @@ export interface LoadResult {
   stoppedEarly: string | null
   /** Why nothing was measured at all (no connection made), or null. */
   failure: string | null
-  /** The load generator's own CPU over the window, in % of one core. */
-  loadCpuPct: number
+  /** The load generator's own CPU over the window, in % of one core (null for a window under MIN_CPU_WINDOW_MS). */
+  loadCpuPct: number | null
   /**
    * CPU the rest of the machine used over the window (every other process, the kernel's own
    * work, hypervisor steal), in % of one core: high values mean a noisy measurement.
@@ -344,7 +347,7 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
       // Nothing to measure: say so at once, with every connect failure counted.
       const reports = await Promise.all(engines.map(e => e.finish()))
       const failure = `no connection made (${describeFailures(sumFailures(reports))})`
-      return { ...merge(o, reports, 0, 0, null, null), rampMs: null, stoppedEarly: null, failure }
+      return { ...merge(o, reports, 0, null, null, null), rampMs: null, stoppedEarly: null, failure }
     }
     const allDown = Promise.all(engines.map(e => e.allDown()))
     let down = false
@@ -385,9 +388,11 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
 
     const windowMs = reports.reduce((s, r) => s + r.windowMs, 0) / reports.length || wallMs
     const messages = reports.reduce((s, r) => s + r.messages, 0)
+    // /proc counts CPU time in 10 ms ticks: a shorter window (one cut short) says nothing about CPU.
+    const timed = wallMs >= MIN_CPU_WINDOW_MS
     let server: ServerUsage | null = null
     if (o.serverPid) {
-      const serverCpuMs = serverCpu0 !== null && serverCpu1 !== null ? serverCpu1 - serverCpu0 : null
+      const serverCpuMs = timed && serverCpu0 !== null && serverCpu1 !== null ? serverCpu1 - serverCpu0 : null
       server = {
         pid: o.serverPid,
         cpuPct: serverCpuMs !== null ? round1((serverCpuMs / wallMs) * 100) : null,
@@ -396,9 +401,9 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
         threads: serverStatus?.threads ?? null,
       }
     }
-    const loadCpuPct = round1(((cpu.user + cpu.system) / 1000 / wallMs) * 100)
+    const loadCpuPct = timed ? round1(((cpu.user + cpu.system) / 1000 / wallMs) * 100) : null
     let otherCpuPct: number | null = null
-    if (server?.cpuPct != null && machine0 !== null && machine1 !== null) {
+    if (server?.cpuPct != null && loadCpuPct !== null && machine0 !== null && machine1 !== null) {
       otherCpuPct = Math.max(0, round1(((machine1 - machine0) / wallMs) * 100 - server.cpuPct - loadCpuPct))
     }
     const stoppedEarly = down ? `every connection was lost; stopped after ${(wallMs / 1000).toFixed(2)} s of the window` : null
@@ -425,7 +430,7 @@ function merge(
   o: LoadOptions,
   reports: EngineReport[],
   windowMs: number,
-  loadCpuPct: number,
+  loadCpuPct: number | null,
   otherCpuPct: number | null,
   server: ServerUsage | null,
 ): Omit<LoadResult, 'rampMs' | 'stoppedEarly' | 'failure'> {
