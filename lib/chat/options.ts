@@ -1,4 +1,5 @@
 // The chat server's options, shared by every concurrency model.
+import { BUS_DEFAULTS, type BusOptions } from './bus/options.js'
 import type { ChatObserver } from './observed-roster.js'
 
 export const CHAT_MODELS = ['selector', 'threads'] as const
@@ -8,7 +9,7 @@ export type ChatModel = (typeof CHAT_MODELS)[number]
 export const FRAMINGS = ['auto', 'line', 'chunk'] as const
 export type Framing = (typeof FRAMINGS)[number]
 
-export interface ChatOptions {
+export interface ChatOptions extends BusOptions {
   host: string
   port: number
   backlog: number
@@ -42,6 +43,7 @@ export interface ChatOptions {
 }
 
 export const CHAT_DEFAULTS: ChatOptions = {
+  ...BUS_DEFAULTS,
   host: '127.0.0.1',
   port: 8070,
   backlog: 511,

@@ -30,6 +30,12 @@
 // while (TCP slows it down), and one timer re-opens the throttled ones.
 //
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
+//
+// With --redis the room spans servers (bus/redis.ts): the bus's inbox (other servers' messages,
+// answers to name claims, Redis lost and back) is one more file object in the selector, so the
+// room hears the other servers between its own sockets' events, never from a Node callback.
+import type { Readable } from 'node:stream'
+import os from 'node:os'
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog } from '../log.js'
 import type { ObservedConnection, ServerObserver } from '../observer.js'
@@ -41,6 +47,8 @@ import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
 import { line, replies } from './replies.js'
 import { ChatRoom } from './room.js'
+import { SOLO_BUS, type BusEvent, type RoomBus } from './bus/bus.js'
+import type { Inbox } from '../inbox.js'
 import { SessionState, type Session } from './roster.js'
 import { TokenBucket } from './token-bucket.js'
 
@@ -58,11 +66,13 @@ const THROTTLE_TICK_MS = 50
 /** After our FIN, how long and how much we keep reading (and discarding) for the peer to close. */
 const LINGER_MS = 1000
 const LINGER_BYTES = 256 * 1024
+/** Bus events handled per round of the loop, at most: a burst from the other servers cannot starve the sockets. */
+const BUS_EVENTS_PER_ROUND = 256
 
 /** What a connection needs of its server (as the echo's SessionHost): nothing else of it is seen. */
 export interface ChatConnectionHost {
   readonly loop: Pick<EventLoop, 'register' | 'modify' | 'unregister' | 'callLater'>
-  readonly room: Pick<ChatRoom, 'stateOf' | 'who' | 'receive' | 'tooLong' | 'closed'>
+  readonly room: Pick<ChatRoom, 'stateOf' | 'who' | 'receive' | 'tooLong' | 'closed' | 'awaitingClaim'>
   /** --idle-timeout is on: keep `lastActive`. */
   readonly tracksIdle: boolean
   /** Marks it for the end-of-round settle (output, interest, teardown). */
@@ -254,7 +264,10 @@ export class ChatConnection implements Session, ObservedConnection {
     }
     if (this.failure !== null) return this.host.remove(this, this.failure, true)
     if (this.host.room.stateOf(this) === SessionState.CLOSING) return this.settleClosing()
-    this.setInterest((this.throttled ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0))
+    // Not read while throttled, nor while its name claim waits for the other servers' answer
+    // (what it already sent is held by the room, in order).
+    const reading = !this.throttled && !this.host.room.awaitingClaim(this)
+    this.setInterest((reading ? EVENT_READ : 0) | (this.outBytes > 0 ? EVENT_WRITE : 0))
   }
 
   /** CLOSING: flush (bounded), then linger (bounded), then close. */
@@ -313,9 +326,16 @@ export class SelectorChatServer implements ChatConnectionHost {
   private readonly refusals = new RateLimitedLog()
   private readonly acceptErrors = new RateLimitedLog()
 
+  /**
+   * `bus`: the other servers of the room (SOLO_BUS: none). `io.consoleInput`: where operator
+   * commands come from (default stdin; a worker gets them from its primary); `io.showChat`: show
+   * the conversation on stdout (default true; off for all workers but one, so it shows once).
+   */
   constructor(
     readonly listener: Listener,
     readonly options: ChatOptions,
+    readonly bus: RoomBus = SOLO_BUS,
+    io: ChatIo = {},
   ) {
     this.loop = new EventLoop({ trace: options.trace })
     this.roster = new MapRoster({
@@ -327,15 +347,17 @@ export class SelectorChatServer implements ChatConnectionHost {
     })
     this.operator = new OperatorConsole(options.maxLine, text => this.room.operator(text), () => this.closeConsole())
     this.observer = options.observer ?? null
+    const showChat = io.showChat ?? true
     // Watched, the room's roster tells the watcher who is in which state and what everyone hears.
     const roster = options.observer ? new ObservedRoster(this.roster, options.observer, id => id) : this.roster
-    this.room = new ChatRoom(roster, { log, console: text => this.operator.print(text) }, options)
+    this.room = new ChatRoom(roster, { log, console: text => showChat && this.operator.print(text) }, options, bus)
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
+    if (bus.inbox) this.loop.register(bus.inbox, EVENT_READ, this.onBus)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()
     if (options.console) {
       // The operator's terminal, watched by the same selector as the sockets.
-      this.consoleReader = new StreamReader(process.stdin)
+      this.consoleReader = new StreamReader(io.consoleInput ?? process.stdin)
       this.loop.register(this.consoleReader, EVENT_READ, this.onConsole)
     }
   }
@@ -432,6 +454,16 @@ export class SelectorChatServer implements ChatConnectionHost {
     this.scheduleSettle()
   }
 
+  /** The bus's callback: a batch of what the other servers said (bounded, so sockets get their turn). */
+  private readonly onBus = (inbox: Inbox<BusEvent>): void => {
+    for (let n = 0; n < BUS_EVENTS_PER_ROUND; n++) {
+      const event = inbox.take()
+      if (event === null) break
+      this.room.fromBus(event)
+    }
+    this.scheduleSettle()
+  }
+
   private closeConsole(): void {
     if (!this.consoleReader) return
     if (this.loop.isRegistered(this.consoleReader)) this.loop.unregister(this.consoleReader)
@@ -481,6 +513,8 @@ export class SelectorChatServer implements ChatConnectionHost {
     this.loop.unregister(this.listener)
     this.listener.close()
     this.closeConsole()
+    // The other servers still hear this one's members leave (room.shutdown()); their chat no longer reaches here.
+    if (this.bus.inbox && this.loop.isRegistered(this.bus.inbox)) this.loop.unregister(this.bus.inbox)
     this.room.shutdown()
     this.scheduleSettle()
     this.loop.callLater(this.options.shutdownGraceMs, () => {
@@ -502,14 +536,33 @@ function describeSocketError(err: unknown): string {
   }
 }
 
-export async function startSelectorChat(options: ChatOptions): Promise<RunningServer> {
+/** What a chat server reads and shows besides its sockets (see SelectorChatServer's constructor). */
+export interface ChatIo {
+  consoleInput?: Readable
+  showChat?: boolean
+  /** Added to the default server name (a worker's `/w1`). */
+  serverSuffix?: string
+}
+
+export async function startSelectorChat(options: ChatOptions, io: ChatIo = {}): Promise<RunningServer> {
   const listener = await Listener.listen({
     host: options.host,
     port: options.port,
     backlog: options.backlog,
     lingerMs: options.shutdownGraceMs,
   })
-  const server = new SelectorChatServer(listener, options)
+  let bus: RoomBus = SOLO_BUS
+  if (options.redis !== null) {
+    const { RedisBus } = await import('./bus/redis.js')
+    const serverName = options.serverName ?? `${os.hostname()}:${listener.address().port}${io.serverSuffix ?? ''}`
+    try {
+      bus = await RedisBus.connect({ url: options.redis, room: options.room, expiryMs: options.nameExpiryMs, serverName })
+    } catch (err) {
+      listener.close()
+      throw err
+    }
+  }
+  const server = new SelectorChatServer(listener, options, bus, io)
   options.observer?.serverStarted({
     protocol: 'chat',
     model: 'selector',
@@ -517,5 +570,15 @@ export async function startSelectorChat(options: ChatOptions): Promise<RunningSe
     operator: async (text, answer) => server.operatorLine(text, answer),
     lock: null,
   })
-  return runOnLoop(listener, server)
+  const running = runOnLoop(listener, server)
+  // The loop ends once every client is gone; then the bus lets go of Redis (and the process can end).
+  const done = running.done.then(() => bus.close())
+  return {
+    ...running,
+    done,
+    async stop() {
+      server.stop()
+      await done
+    },
+  }
 }

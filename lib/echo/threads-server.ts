@@ -40,8 +40,8 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     port: address.port,
     done,
     stop() {
-      // Stop accepting; every handler sees end of input and finishes its echo; the rest are
-      // reset and their threads terminated after the grace period.
+      // Stop accepting; every handler sees end of input and finishes its echo, then FIN. After
+      // the grace period the rest are closed with what they had echoed (ThreadHost.stop).
       stopping ??= (async () => {
         const closed = new Promise<void>(r => server.close(() => r()))
         await host.stop(options.shutdownGraceMs)

@@ -67,7 +67,12 @@ export interface ServeMessage {
 }
 
 /** How a handler ended: normally, by a disconnect (reset, broken pipe), or by a bug. */
-export type Outcome = 'ok' | 'disconnect' | 'error'
+export const Outcome = {
+  OK: 'ok',
+  DISCONNECT: 'disconnect',
+  ERROR: 'error',
+} as const
+export type Outcome = (typeof Outcome)[keyof typeof Outcome]
 
 /**
  * thread → host. Output goes through the host ('print'): a thread's own process.stdout/stderr
