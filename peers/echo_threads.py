@@ -84,7 +84,7 @@ def on_signal(signum, frame):
 
 
 def serve(server):
-    threads = []
+    """The main thread: accepts, and starts a thread per client, until a signal; then stops."""
     try:
         while True:
             try:
@@ -100,16 +100,14 @@ def serve(server):
                 active = len(clients)
             if verbose:
                 log(f'connect {peer} ({active} active)')
-            thread = threading.Thread(target=handle, args=(conn, peer), daemon=True)
-            thread.start()
-            threads = [t for t in threads if t.is_alive()] + [thread]
+            threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
     except Stop as stop:
         log(f'{stop}: shutting down')
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second signal ends the process at once
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     server.close()  # new clients are refused from here on
     # The clients still connected get GRACE seconds to finish (their threads to end)...
-    join_all(threads, GRACE)
+    wait_for_clients(GRACE)
     # ...then whoever is left is cut off: shutdown wakes its thread's recv with b''.
     with clients_lock:
         for conn in clients:
@@ -117,14 +115,17 @@ def serve(server):
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass  # already gone
-    join_all(threads, 1.0)
+    wait_for_clients(1.0)
 
 
-def join_all(threads, seconds):
-    """Waits until every thread has ended, or `seconds` have passed."""
+def wait_for_clients(seconds):
+    """Waits until every client's thread is done (the list is empty), or `seconds` have passed."""
     deadline = time.monotonic() + seconds
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    while time.monotonic() < deadline:
+        with clients_lock:
+            if not clients:
+                return
+        time.sleep(0.02)
 
 
 def integer(text):
