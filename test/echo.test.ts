@@ -134,7 +134,11 @@ for (const model of MODELS) {
       // others are still served
       const other = await echoRoundTrip(server.port, Buffer.from('hello'))
       t.equal(other.toString(), 'hello', 'another client is echoed meanwhile')
+      // Gone before the next case counts connections: a server may take a moment to see the reset
+      // (a thread blocked in sendall, for the threaded servers).
+      const since = server.mark()
       hog.destroy()
+      await server.waitForOutput(/disconnect .*\(0 active\)/, 10_000, since)
     })
 
     t.test('connects and disconnects are logged with the active count', async t => {
