@@ -2,6 +2,7 @@
 // library only), run beside our models by the behaviour suites (and, next, by the lesson). Each
 // is a program of its own, started as `python3 peers/SCRIPT.py --port 0 ...`; like ours, it prints
 // `listening on HOST:PORT` once it accepts connections. Here: their names, scripts and command lines.
+import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,8 +20,25 @@ export const PEERS = {
   },
 } as const satisfies Record<PeerProtocol, Record<string, string>>
 
-/** The interpreter the peers run on (standard library only; 3.8 or later). */
+/** The interpreter the peers run on (standard library only; 3.8 or later), as it is found on PATH. */
 export const PYTHON = 'python3'
+
+let interpreter: string | null = null
+
+/**
+ * The interpreter's own path, asked once (PYTHON itself when it cannot be asked): `python3` on PATH
+ * may be a wrapper, such as pyenv's shim, that costs a few tenths of a second every start.
+ */
+export function pythonExecutable(): string {
+  if (interpreter === null) {
+    try {
+      interpreter = execFileSync(PYTHON, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', timeout: 10_000 }).trim() || PYTHON
+    } catch {
+      interpreter = PYTHON
+    }
+  }
+  return interpreter
+}
 
 /** The names of `protocol`'s reference servers. */
 export function peerNames(protocol: PeerProtocol): string[] {
@@ -47,7 +65,7 @@ export function peerScript(protocol: PeerProtocol, name: string): string {
   return path.join(PEERS_DIR, (PEERS[protocol] as Record<string, string>)[name])
 }
 
-/** The command line that runs it: [python3, script, ...args]. */
+/** The command line that runs it: [python3 (its own path), script, ...args]. */
 export function peerCommand(protocol: PeerProtocol, name: string, args: string[] = []): string[] {
-  return [PYTHON, peerScript(protocol, name), ...args]
+  return [pythonExecutable(), peerScript(protocol, name), ...args]
 }

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { builtSibling } from '../lib/built.js'
-import { PYTHON } from '../bench/peers.js'
+import { PYTHON, pythonExecutable } from '../bench/peers.js'
 import { startCommandServer, type ServerProcess } from './helpers/process.js'
 import { freePort } from './helpers/net.js'
 import { findCommand, requireCommand } from './helpers/system.js'
@@ -15,7 +15,7 @@ const source = (name: string) => fileURLToPath(new URL(`../examples/${name}`, im
 
 const OURS = { server: [process.execPath, built('selectors-echo.js')], client: [process.execPath, built('selectors-echo-client.js')] }
 // -u: the server's prints reach the pipe as they happen (the test reads them)
-const PYTHONS = { server: [PYTHON, '-u', source('selectors_echo.py')], client: [PYTHON, source('selectors_echo_client.py')] }
+const PYTHONS = { server: [pythonExecutable(), '-u', source('selectors_echo.py')], client: [pythonExecutable(), source('selectors_echo_client.py')] }
 
 const MESSAGES = ['hola', 'qué tal, señor 😀']
 

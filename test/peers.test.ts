@@ -5,7 +5,7 @@ import t from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
 import { execFile } from 'node:child_process'
-import { PEERS, PYTHON, isPeer, peerCommand, peerNames, peerScript, type PeerProtocol } from '../bench/peers.js'
+import { PEERS, PYTHON, isPeer, peerCommand, peerNames, peerScript, pythonExecutable, type PeerProtocol } from '../bench/peers.js'
 import { startCommandServer } from './helpers/process.js'
 import { Collector, connect, patternBytes } from './helpers/net.js'
 import { joinChat } from './helpers/chat.js'
@@ -18,7 +18,7 @@ t.test('the table of reference servers', async t => {
   t.same(peerNames('chat'), ['py-threads'])
   t.ok(isPeer('echo', 'py-selectors') && !isPeer('chat', 'py-selectors') && !isPeer('echo', 'selector'), 'peers are per protocol, never our models')
   t.match(peerScript('chat', 'py-threads'), /\/peers\/chat_threads\.py$/)
-  t.same(peerCommand('echo', 'py-threads', ['--port', '0']), [PYTHON, peerScript('echo', 'py-threads'), '--port', '0'])
+  t.same(peerCommand('echo', 'py-threads', ['--port', '0']), [pythonExecutable(), peerScript('echo', 'py-threads'), '--port', '0'])
   t.throws(() => peerScript('echo', 'selector'), /no reference echo server called selector \(py-threads, py-selectors\)/)
 })
 
@@ -31,7 +31,7 @@ t.test('command lines: help, bad options, a port in use, an address not here', a
   // All at once: each is a Python start (slow on a busy machine), and none depends on another.
   const run = (script: string, ...args: string[]) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>(resolve => {
-      execFile(PYTHON, [script, ...args], { encoding: 'utf8', timeout: 15_000 }, (err, stdout, stderr) =>
+      execFile(pythonExecutable(), [script, ...args], { encoding: 'utf8', timeout: 15_000 }, (err, stdout, stderr) =>
         resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
       )
     })
