@@ -1,9 +1,9 @@
 // What the bench runner runs, as data. A cell is a kind and its parameters ("closed loop, 100
 // connections, 1 KiB"); the runner runs every cell against every server, and each kind says how
 // one run goes, how runs become a row, and how rows are shown (bench/kinds/). A new kind of
-// load (the lesson's bursts of new clients, its slow clients) is a new Cell variant and a new
+// load (the lesson's bursts of new clients and slow clients are two) is a Cell variant and a
 // module in bench/kinds/: the runner, the JSON lines, the table and the HTML report take it as
-// they take these.
+// they take the others.
 import type { RunningBenchServer } from './servers.js'
 import type { Flag } from './flags.js'
 
@@ -31,7 +31,22 @@ export interface IdleCell {
   holdMs: number
 }
 
-export type Cell = ClosedCell | RateCell | IdleCell
+/** `clients` new clients connecting at the same moment: each one's wait for its first echo. */
+export interface BurstCell {
+  kind: 'burst'
+  clients: number
+}
+
+/** `conns` clients each sending a `size`-byte line every `intervalMs`, measured over `holdMs`. */
+export interface SlowCell {
+  kind: 'slow'
+  conns: number
+  size: number
+  intervalMs: number
+  holdMs: number
+}
+
+export type Cell = ClosedCell | RateCell | IdleCell | BurstCell | SlowCell
 export type CellKindName = Cell['kind']
 
 /** A cell as the runner plans it: which servers it runs on (all of them when absent). */
@@ -106,11 +121,24 @@ export function cellKey(cell: Cell): string {
       return `rate/${cell.size}/${cell.conns}/${cell.pipeline}/${cell.rate}`
     case 'idle':
       return `idle/${cell.conns}/${cell.holdMs}`
+    case 'burst':
+      return `burst/${cell.clients}`
+    case 'slow':
+      return `slow/${cell.conns}/${cell.size}/${cell.intervalMs}/${cell.holdMs}`
   }
 }
 
 /** The cell a row belongs to (rows carry their cell's parameters). */
-export function cellOf(row: { kind: CellKindName; size?: number; conns?: number; pipeline?: number; rate?: number | null; holdMs?: number }): Cell {
+export function cellOf(row: {
+  kind: CellKindName
+  size?: number
+  conns?: number
+  pipeline?: number
+  rate?: number | null
+  holdMs?: number
+  clients?: number
+  intervalMs?: number
+}): Cell {
   switch (row.kind) {
     case 'closed':
       return { kind: 'closed', size: row.size!, conns: row.conns!, pipeline: row.pipeline! }
@@ -118,5 +146,9 @@ export function cellOf(row: { kind: CellKindName; size?: number; conns?: number;
       return { kind: 'rate', size: row.size!, conns: row.conns!, pipeline: row.pipeline!, rate: row.rate! }
     case 'idle':
       return { kind: 'idle', conns: row.conns!, holdMs: row.holdMs! }
+    case 'burst':
+      return { kind: 'burst', clients: row.clients! }
+    case 'slow':
+      return { kind: 'slow', conns: row.conns!, size: row.size!, intervalMs: row.intervalMs!, holdMs: row.holdMs! }
   }
 }

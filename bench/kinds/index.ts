@@ -3,14 +3,18 @@
 import type { Cell, CellKind, CellKindName } from '../cells.js'
 import { closedKind, rateKind, type LoadRow } from './load.js'
 import { idleKind, type IdleRow } from './idle.js'
+import { burstKind, type BurstRow } from './burst.js'
+import { slowKind, type SlowRow } from './slow.js'
 import { closedView, rateView } from './load-view.js'
 import { idleView } from './idle-view.js'
+import { burstView } from './burst-view.js'
+import { slowView } from './slow-view.js'
 import type { KindView } from '../view.js'
 
-export type { LoadRow, IdleRow }
+export type { LoadRow, IdleRow, BurstRow, SlowRow }
 
 /** A row of any kind (JSON lines: `type: 'cell'`, told apart by `kind`). */
-export type CellRow = LoadRow | IdleRow
+export type CellRow = LoadRow | IdleRow | BurstRow | SlowRow
 
 // Each kind (and view) is typed against its own cell, result and row in its module; looked up by
 // name here, they are used through the general signature (a cell only ever reaches its own kind,
@@ -19,6 +23,8 @@ const KINDS: Record<CellKindName, CellKind<any, any, any>> = {
   closed: closedKind,
   rate: rateKind,
   idle: idleKind,
+  burst: burstKind,
+  slow: slowKind,
 }
 
 /** The kind that measures `cell`. */
@@ -30,6 +36,8 @@ const VIEWS: Record<CellKindName, KindView<any>> = {
   closed: closedView,
   rate: rateView,
   idle: idleView,
+  burst: burstView,
+  slow: slowView,
 }
 
 /** How rows of `kind` are shown. */
@@ -38,4 +46,4 @@ export function viewOf(kind: CellKindName): KindView<CellRow> {
 }
 
 /** The kinds in the order reports show them. */
-export const KIND_ORDER: CellKindName[] = ['closed', 'rate', 'idle']
+export const KIND_ORDER: CellKindName[] = ['closed', 'rate', 'idle', 'burst', 'slow']
