@@ -16,7 +16,7 @@
 import type net from 'node:net'
 import type tls from 'node:tls'
 import { Connection, type ConnectionOptions } from './connection.js'
-import { clientTlsSocket, serverTlsSocket, type TlsClientOptions, type TlsServerOptions } from './tls-socket.js'
+import { clientTlsSocket, resetBeneath, serverTlsSocket, type TlsClientOptions, type TlsServerOptions } from './tls-socket.js'
 
 export class TlsConnection extends Connection {
   declare readonly socket: tls.TLSSocket & net.Socket
@@ -61,7 +61,7 @@ export class TlsConnection extends Connection {
 
   /** The negotiated protocol ('TLSv1.3', ...), or null before the handshake is done. */
   get protocol(): string | null {
-    return this.socket.getProtocol?.() ?? null
+    return this.secured ? this.socket.getProtocol() : null
   }
 
   /** The peer's certificate's SHA-256 fingerprint (AA:BB:...), or null (none, or not yet). */
@@ -72,7 +72,6 @@ export class TlsConnection extends Connection {
 
   /** A reset is the TCP connection's: TLSSocket.resetAndDestroy() does not work on a TLS handle. */
   protected override abort(): void {
-    if (!this.tcp.destroyed) this.tcp.resetAndDestroy()
-    this.socket.destroy()
+    resetBeneath(this.socket, this.tcp)
   }
 }

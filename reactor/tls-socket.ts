@@ -55,10 +55,20 @@ export class ServerTlsSocket extends tls.TLSSocket {
   }
 
   override resetAndDestroy(): this {
-    if (!this.tcp.destroyed) this.tcp.resetAndDestroy()
-    this.destroy()
+    resetBeneath(this, this.tcp)
     return this
   }
+}
+
+/**
+ * Destroys a TLS socket and resets the TCP connection beneath it (RST, not FIN). The TCP socket is
+ * closed by the TLS layer's own close, with the flag net.Socket.resetAndDestroy() itself sets:
+ * resetting the TCP socket directly, from within a TLS callback ('secure', 'data'), crashes Node
+ * 20 (a segmentation fault: the TLS layer still uses the handle).
+ */
+export function resetBeneath(socket: tls.TLSSocket, tcp: net.Socket): void {
+  if (!tcp.destroyed) (tcp as net.Socket & { resetAndClosing?: boolean }).resetAndClosing = true
+  socket.destroy()
 }
 
 /** Wraps an accepted TCP socket as the server side of a TLS connection (see ServerTlsSocket). */
