@@ -7,12 +7,13 @@ import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
+import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, describeServerTls, tlsServerConfig, tlsServerUsage } from '../tls/options.js'
 
 const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
                        [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
                        [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
-                       [--no-console] [--quiet] [--trace]
+                       [--no-console] [--quiet] [--trace] ${TLS_SERVER_SYNOPSIS}
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -33,6 +34,7 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
   --trace        print each select round and dispatch (selector), thread starts and exits (threads)
+${tlsServerUsage(15)}
 
 Operator console (type on the server's stdin): text goes to everyone as [server] text;
 /who, /msg NAME text, /kick NAME.`
@@ -67,6 +69,7 @@ export async function run(argv: string[]): Promise<void> {
       'no-console': { type: 'boolean' },
       quiet: { type: 'boolean' },
       trace: { type: 'boolean' },
+      ...TLS_SERVER_OPTIONS,
     },
     USAGE,
   )
@@ -95,8 +98,11 @@ export async function run(argv: string[]): Promise<void> {
     trace: Boolean(v.trace),
     maxThreads: int('--max-threads', v['max-threads'], D.maxThreads, 1, MAX_THREADS_LIMIT),
     pool: int('--pool', v.pool, D.pool, 0, MAX_THREADS_LIMIT),
+    tls: null,
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
+  options.tls = tlsServerConfig(v)
+  if (options.tls) process.stderr.write(describeServerTls(options.tls))
   const server = await startChat(model, options)
   await serveUntilSignalled(server)
 }

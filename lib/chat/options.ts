@@ -1,4 +1,5 @@
 // The chat server's options, shared by every concurrency model.
+import type { TlsServerConfig } from '../tls/options.js'
 export const CHAT_MODELS = ['selector', 'threads'] as const
 export type ChatModel = (typeof CHAT_MODELS)[number]
 
@@ -35,6 +36,8 @@ export interface ChatOptions {
   maxThreads: number
   /** threads model: threads started up front and kept parked for reuse. */
   pool: number
+  /** Speak TLS (--tls): the certificate and handshake bound; null for plain TCP. */
+  tls: TlsServerConfig | null
 }
 
 export const CHAT_DEFAULTS: ChatOptions = {
@@ -55,4 +58,5 @@ export const CHAT_DEFAULTS: ChatOptions = {
   // As echo's: 256 threads fit the 200-client tests, far below the ~1,800 where the process aborts.
   maxThreads: 256,
   pool: 0,
+  tls: null,
 }

@@ -41,6 +41,7 @@ import { line, replies } from './replies.js'
 import { ChatRoom } from './room.js'
 import { SessionState, type Session } from './roster.js'
 import { TokenBucket } from './token-bucket.js'
+import { describeServerTlsError } from '../tls/errors.js'
 
 /**
  * One read of at most RECV_SIZE per connection per round: fair to everyone, and it bounds what
@@ -472,7 +473,7 @@ function describeSocketError(err: unknown): string {
     case 'EPIPE':
       return 'broken pipe'
     default:
-      return e?.code ?? e?.message ?? String(err)
+      return (e && describeServerTlsError(e)) ?? e?.code ?? e?.message ?? String(err)
   }
 }
 
@@ -482,6 +483,7 @@ export async function startSelectorChat(options: ChatOptions): Promise<RunningSe
     port: options.port,
     backlog: options.backlog,
     lingerMs: options.shutdownGraceMs,
+    tls: options.tls ?? undefined,
   })
   const server = new SelectorChatServer(listener, options)
   return runOnLoop(listener, server)

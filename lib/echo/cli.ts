@@ -5,10 +5,11 @@ import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
+import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, describeServerTls, tlsServerConfig, tlsServerUsage } from '../tls/options.js'
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
                        [--max-conns N] [--idle-timeout S] [--grace S] [--max-threads N] [--pool N]
-                       [--trace] [--quiet]
+                       [--trace] [--quiet] ${TLS_SERVER_SYNOPSIS}
 
   --model         concurrency model (default selector)
   --host          address to bind (default ${ECHO_DEFAULTS.host})
@@ -22,7 +23,8 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
   --pool          threads model: threads started up front and kept parked for reuse
                   (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
   --trace         print each select round and dispatch (selector), thread starts and exits (threads)
-  --quiet         do not log connects and disconnects`
+  --quiet         do not log connects and disconnects
+${tlsServerUsage(16)}`
 
 /** Starts `model` (parseChoice has checked it is one of ECHO_MODELS; the switch covers them all). */
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
@@ -50,6 +52,7 @@ export async function run(argv: string[]): Promise<void> {
       'max-conns': { type: 'string' },
       'idle-timeout': { type: 'string' },
       grace: { type: 'string' },
+      ...TLS_SERVER_OPTIONS,
     },
     USAGE,
   )
@@ -70,8 +73,11 @@ export async function run(argv: string[]): Promise<void> {
     shutdownGraceMs: v.grace === undefined ? ECHO_DEFAULTS.shutdownGraceMs : parseNumberOption('--grace', v.grace, 0, 3600) * 1000,
     maxThreads: v['max-threads'] === undefined ? ECHO_DEFAULTS.maxThreads : parseIntegerOption('--max-threads', v['max-threads'], 1, MAX_THREADS_LIMIT),
     pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
+    tls: null,
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
+  options.tls = tlsServerConfig(v)
+  if (options.tls) process.stderr.write(describeServerTls(options.tls))
   const server = await startEcho(model, options)
   await serveUntilSignalled(server)
 }

@@ -236,7 +236,7 @@ export class SelectorEchoServer implements SessionHost {
 }
 
 export async function startSelectorEcho(options: EchoOptions): Promise<RunningServer> {
-  const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog })
+  const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog, tls: options.tls ?? undefined })
   const server = new SelectorEchoServer(listener, options)
   return runOnLoop(listener, server)
 }
