@@ -52,8 +52,10 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
     : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket)
   if (options.tls) {
     const failures = new RateLimitedLog()
+    // Given a listener, tls.Server leaves the socket to it: a handshake timeout is only reported.
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
       failures.log(`${socket.remoteAddress}:${socket.remotePort}: ${handshakeFailure(err)}`)
+      socket.destroy()
     })
   }
   await new Promise<void>((resolve, reject) => {
