@@ -11,6 +11,7 @@ import { createProgress } from './progress.js'
 import { parseSize } from './load-cli.js'
 import { formatReport } from './report.js'
 import { renderChart } from './chart.js'
+import { benchCertificate } from './tls-certificate.js'
 
 const QUICK = { conns: [1, 10, 100], sizes: [1024], idle: 0 }
 const FULL = { conns: [1, 10, 100, 1000], sizes: [64, 1024, 16384], idle: 10_000 }
@@ -21,6 +22,7 @@ const DEFAULT_OUT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './r
 const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='COMMAND {port}']...
                         [--conns 1,10,100] [--sizes 1024] [--pipeline 1] [--duration S] [--warmup S]
                         [--repeat R] [--threads T] [--idle N] [--idle-hold S] [--idle-models a,b] [--out DIR]
+                        [--tls] [--churn N,M]
 
   --full         connections 1,10,100,1000; sizes 64,1024,16384; plus ${FULL.idle.toLocaleString('en-US')} idle connections
   --models       models of 'selectloop echo' to compare (default ${ECHO_MODELS.join(',')})
@@ -36,7 +38,12 @@ const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='C
   --idle         idle connections to hold on each --idle-models server (default 0; ${FULL.idle} with --full)
   --idle-hold    seconds to hold them (default 5)
   --idle-models  servers for the idle test (default selector)
-  --out          directory for the JSON lines and the chart (default bench/results/)`
+  --out          directory for the JSON lines and the chart (default bench/results/)
+  --tls          every server speaks TLS with one certificate made for the run (the net model is
+                 then Node's own tls.createServer echo); an external --server's command gets its
+                 files as {cert} and {key}; adds a churn cell of 10 connections at once
+  --churn        churn cells: N connections at once, each: connect (with --tls, handshake), one
+                 echo, close, again; msgs/s is then connections (handshakes) a second`
 
 function parseList<T>(name: string, value: string | undefined, fallback: T[], item: (s: string) => T): T[] {
   if (value === undefined) return fallback
@@ -78,14 +85,19 @@ export function parseBenchArgs(argv: string[]): BenchOptions & { outDir: string 
       'idle-hold': { type: 'string' },
       'idle-models': { type: 'string' },
       out: { type: 'string' },
+      tls: { type: 'boolean' },
+      churn: { type: 'string' },
     },
     USAGE,
   )
   if (!parsed) return null
   const v = parsed.values
   const base = v.full ? FULL : QUICK
-  const models = parseList<ServerSpec>('--models', v.models, ECHO_MODELS.map(parseModel), parseModel)
-  const externals = (v.server ?? []).map(parseServer)
+  const cert = v.tls ? benchCertificate() : null
+  const tlsArgs = cert ? ['--tls', '--cert', cert.certFile, '--key', cert.keyFile] : []
+  const models = parseList<ServerSpec>('--models', v.models, ECHO_MODELS.map(parseModel), parseModel).map(s => (cert ? { ...s, args: tlsArgs } : s))
+  const withFiles = (command: string) => (cert ? command.replaceAll('{cert}', cert.certFile).replaceAll('{key}', cert.keyFile) : command)
+  const externals = (v.server ?? []).map(parseServer).map(s => ({ ...s, command: withFiles(s.command!) }))
   const servers = [...models, ...externals]
   const names = servers.map(s => s.name)
   const dup = names.find((n, i) => names.indexOf(n) !== i)
@@ -93,7 +105,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions & { outDir: string 
   const seconds = (name: string, value: string | undefined, fallback: number, min: number) =>
     Math.round((value === undefined ? fallback : parseNumberOption(name, value, min, 3600)) * 1000)
   const idleNames = parseList('--idle-models', v['idle-models'], ['selector'], s => s)
-  const idleServers = idleNames.map(n => servers.find(s => s.name === n) ?? parseModel(n))
+  const idleServers = idleNames.map(n => servers.find(s => s.name === n) ?? { ...parseModel(n), args: tlsArgs })
   return {
     servers,
     conns: parseList('--conns', v.conns, base.conns, s => parseIntegerOption('--conns', s, 1, 100_000)),
@@ -108,6 +120,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions & { outDir: string 
     idleHoldMs: seconds('--idle-hold', v['idle-hold'], 5, 0),
     idleServers,
     command: ['selectloop', 'bench', ...argv].join(' '),
+    ...(cert ? { tls: { caFile: cert.certFile, insecure: false } } : {}),
+    churn: parseList('--churn', v.churn, cert ? [10] : [], s => parseIntegerOption('--churn', s, 0, 10_000)).filter(n => n > 0),
     outDir: path.resolve(v.out ?? DEFAULT_OUT),
   }
 }

@@ -4,9 +4,11 @@ import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } f
 import { LOAD_DEFAULTS, runLoad, type LoadOptions, type LoadResult } from './load.js'
 import { IDLE_DEFAULTS, runIdle, type IdleOptions, type IdleResult } from './idle.js'
 import { ERROR_KINDS } from './load-errors.js'
+import { TLS_CLIENT_OPTIONS, TLS_CLIENT_SYNOPSIS, tlsClientArgs, tlsClientSettings, tlsClientUsage } from '../lib/tls/options.js'
 
 const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K]
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]
+                       [--churn] ${TLS_CLIENT_SYNOPSIS}
        selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json]
 
   --target      the echo server to load (required)
@@ -23,6 +25,9 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
                 memory per connection (needs --server-pid for the memory)
   --hold        seconds to hold the idle connections (default ${IDLE_DEFAULTS.holdMs / 1000})
   --json        print one JSON object instead of the report
+  --churn       each connection connects, echoes one message, closes, and again: measures
+                connections (with --tls, handshakes) per second instead of the echo path
+${tlsClientUsage(12)}
 
 Every echoed byte is checked against what was sent. Exit status 1 if any connection failed or any
 error was seen (the report is printed all the same).`
@@ -85,12 +90,15 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       idle: { type: 'string' },
       hold: { type: 'string' },
       json: { type: 'boolean' },
+      churn: { type: 'boolean' },
+      ...TLS_CLIENT_OPTIONS,
     },
     USAGE,
   )
   if (!parsed) return null
   const v = parsed.values
   const { host, port } = parseTarget(v.target)
+  const tls = tlsClientSettings(v)
   const json = Boolean(v.json)
   const timeoutMs = v.timeout === undefined ? LOAD_DEFAULTS.timeoutMs : parseSeconds('--timeout', v.timeout, 0.01)
   const serverPid = v['server-pid'] === undefined ? {} : { serverPid: parseIntegerOption('--server-pid', v['server-pid'], 1, 2 ** 22) }
@@ -113,6 +121,8 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       timeoutMs,
       threads: v.threads === undefined ? LOAD_DEFAULTS.threads : parseIntegerOption('--threads', v.threads, 1, 64),
       ...serverPid,
+      ...(tls ? { tls } : {}),
+      ...(v.churn ? { churn: true } : {}),
     },
   }
 }
@@ -137,6 +147,8 @@ export function loadArgs(command: LoadCommand): string[] {
       '--duration', formatSeconds(o.durationMs),
       '--threads', String(o.threads),
     ) // prettier-ignore
+    args.push(...tlsClientArgs(o.tls))
+    if (o.churn) args.push('--churn')
   }
   args.push('--timeout', formatSeconds(timeoutMs))
   if (serverPid !== undefined) args.push('--server-pid', String(serverPid))
@@ -155,14 +167,34 @@ function failuresText(record: Record<string, number>): string {
 
 export function formatLoad(r: LoadResult): string {
   const e = r.errors
+  if (r.churn) return formatChurn(r)
   const lines = [
-    `load → ${r.target}: ${r.conns} connection${r.conns === 1 ? '' : 's'} × ${r.size} B, ${r.pipeline} in flight each, ` +
+    `load → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.conns} connection${r.conns === 1 ? '' : 's'} × ${r.size} B, ${r.pipeline} in flight each, ` +
       `${r.threads} thread${r.threads === 1 ? '' : 's'}; ` +
       `${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
     `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${failuresText(r.connectFailures)}), ${r.alive} alive at the end`,
     `  throughput   ${int(r.msgsPerSec)} msgs/s   ${r.mbPerSec.toFixed(2)} MB/s echoed   (${int(r.messages)} messages verified)`,
     `  latency      p50 ${ms(r.latencyMs.p50)}   p99 ${ms(r.latencyMs.p99)}   p99.9 ${ms(r.latencyMs.p999)}   max ${ms(r.latencyMs.max)}`,
     `  errors       ${r.errorTotal === 0 ? 'none' : ERROR_KINDS.map(k => `${k} ${e[k]}`).join(', ')}`,
+    `  load CPU     ${r.loadCpuPct}% of one core (this generator)`,
+  ]
+  if (r.server) {
+    const s = r.server
+    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
+  }
+  if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)
+  return lines.join('\n')
+}
+
+/** The churn report: connections (handshakes) a second, and the latency of a whole cycle. */
+function formatChurn(r: LoadResult): string {
+  const what = r.tls ? 'handshakes' : 'connections'
+  const lines = [
+    `churn → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.conns} at once, each: connect${r.tls ? ', handshake' : ''}, one ${r.size} B echo, close; ` +
+      `warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
+    `  throughput   ${int(r.msgsPerSec)} ${what}/s   (${int(r.messages)} cycles, each echo verified)`,
+    `  cycle        p50 ${ms(r.latencyMs.p50)}   p99 ${ms(r.latencyMs.p99)}   p99.9 ${ms(r.latencyMs.p999)}   max ${ms(r.latencyMs.max)}`,
+    `  failures     connect: ${failuresText(r.connectFailures)}; echo: ${r.errorTotal === 0 ? 'none' : ERROR_KINDS.map(k => `${k} ${r.errors[k]}`).join(', ')}`,
     `  load CPU     ${r.loadCpuPct}% of one core (this generator)`,
   ]
   if (r.server) {

@@ -11,6 +11,7 @@
 // so a dropped, duplicated or reordered message shifts the stream and fails the comparison.
 // Connections start at different slots, so bytes crossed between connections fail it too.
 import net from 'node:net'
+import tls from 'node:tls'
 import { randomFillSync } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { createHistogram, exportCounts, type LatencyHistogram } from './histogram.js'
@@ -30,6 +31,10 @@ export interface EngineOptions {
   connectConcurrency: number
   /** Offsets each connection's starting slot, so engines in different threads differ. */
   firstConnIndex: number
+  /** Connect with TLS: whom to trust (plain data: it crosses to load threads); null for TCP. */
+  tls: { ca?: string; rejectUnauthorized: boolean } | null
+  /** Churn instead (churn-engine.ts): connect, one echo, close, again. */
+  churn: boolean
 }
 
 /** What one engine reports when it finishes (plain data: it crosses thread boundaries). */
@@ -247,13 +252,15 @@ export class LoadEngine {
   private openConnection(c: Conn): void {
     this.pendingConnects++
     c.startedAt = performance.now()
-    c.socket = net.connect({
+    const options = {
       host: this.o.host,
       port: this.o.port,
       noDelay: true,
       onread: { buffer: this.readBuffer, callback: (n: number, buf: Uint8Array) => (this.onData(c, n, buf as Buffer), true) },
-    })
-    c.socket.once('connect', () => this.onConnect(c))
+    }
+    // Over TLS the connection is up once the handshake is done and the certificate verified.
+    c.socket = this.o.tls ? tls.connect({ ...options, ...this.o.tls }) : net.connect(options)
+    c.socket.once(this.o.tls ? 'secureConnect' : 'connect', () => this.onConnect(c))
     c.socket.on('error', (err: NodeJS.ErrnoException) => this.onError(c, err))
     c.socket.on('end', () => this.fail(c, 'eof'))
     c.socket.on('close', () => this.onClose(c))

@@ -3,8 +3,10 @@
 // 'measure', 'finish' (answered with the report) and 'close' (answered once the connections are closed).
 import { parentPort, workerData } from 'node:worker_threads'
 import { LoadEngine, type EngineOptions } from './load-engine.js'
+import { ChurnEngine } from './churn-engine.js'
 
-const engine = new LoadEngine(workerData as EngineOptions)
+const options = workerData as EngineOptions
+const engine = options.churn ? new ChurnEngine(options) : new LoadEngine(options)
 const port = parentPort!
 
 async function onCommand(command: string): Promise<void> {

@@ -10,6 +10,8 @@ import { LoadEngine, type EngineOptions, type EngineReport } from './load-engine
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
 import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
+import { ChurnEngine } from './churn-engine.js'
+import { tlsClientOptions, type TlsClientSettings } from '../lib/tls/options.js'
 
 /** One load run: what `selectloop load` parses its command line into, and what runLoad runs. */
 export interface LoadOptions {
@@ -25,6 +27,10 @@ export interface LoadOptions {
   threads: number
   /** The server's pid, to report its CPU, RSS and threads over the window (Linux /proc). */
   serverPid?: number
+  /** Connect with TLS (--tls, --ca, --insecure). */
+  tls?: TlsClientSettings
+  /** Churn (--churn): each connection connects, echoes one message, closes, again; msgs/s is then connections/s. */
+  churn?: boolean
 }
 
 export const LOAD_DEFAULTS = {
@@ -47,6 +53,10 @@ export interface ServerUsage {
 
 export interface LoadResult {
   target: string
+  /** Over TLS. */
+  tls: boolean
+  /** Churn: each message was a connection of its own (connect, handshake, one echo, close). */
+  churn: boolean
   conns: number
   size: number
   pipeline: number
@@ -94,9 +104,9 @@ interface EngineHandle {
 }
 
 class LocalEngine implements EngineHandle {
-  private readonly engine: LoadEngine
+  private readonly engine: LoadEngine | ChurnEngine
   constructor(o: EngineOptions) {
-    this.engine = new LoadEngine(o)
+    this.engine = o.churn ? new ChurnEngine(o) : new LoadEngine(o)
   }
   connect() {
     return this.engine.connect()
@@ -191,6 +201,7 @@ function shares(total: number, parts: number): number[] {
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const counts = shares(o.conns, Math.max(1, Math.min(o.threads, o.conns)))
+  const tls = o.tls ? tlsClientOptions(o.tls) : null
   let first = 0
   const engines: EngineHandle[] = counts.map(conns => {
     const eo: EngineOptions = {
@@ -203,6 +214,8 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       connectTimeoutMs: o.timeoutMs,
       connectConcurrency: Math.max(1, Math.ceil(1000 / counts.length)),
       firstConnIndex: first,
+      tls: tls && { ca: typeof tls.ca === 'string' ? tls.ca : undefined, rejectUnauthorized: tls.rejectUnauthorized ?? true },
+      churn: Boolean(o.churn),
     }
     first += conns
     return counts.length === 1 ? new LocalEngine(eo) : new WorkerEngine(eo)
@@ -280,6 +293,8 @@ function merge(
   const seconds = windowMs / 1000
   return {
     target: `${o.host}:${o.port}`,
+    tls: Boolean(o.tls),
+    churn: Boolean(o.churn),
     conns: o.conns,
     size: o.size,
     pipeline: o.pipeline,

@@ -21,7 +21,7 @@ interface Column {
 
 function columns(rows: CellRow[]): Column[] {
   const cols: Column[] = [
-    { title: 'size', left: true, value: r => formatSize(r.size) },
+    { title: 'size', left: true, value: r => formatSize(r.size) + (r.churn ? ' churn' : '') },
     { title: 'conns', value: r => String(r.conns) },
   ]
   if (rows.some(r => r.pipeline > 1)) cols.push({ title: 'in flight', value: r => String(r.pipeline) })
@@ -54,7 +54,7 @@ function table(rows: CellRow[]): string[] {
   const out = [line(cols.map(c => c.title))]
   let previous = ''
   for (let i = 0; i < rows.length; i++) {
-    const group = `${rows[i].size}/${rows[i].conns}/${rows[i].pipeline}`
+    const group = `${rows[i].size}/${rows[i].conns}/${rows[i].pipeline}/${rows[i].churn ?? false}`
     if (previous && group !== previous) out.push('')
     previous = group
     out.push(line(cells[i]))
@@ -97,6 +97,9 @@ export function formatReport(rows: BenchRow[]): string {
   const out: string[] = []
   if (h) out.push(formatHeader(h), '')
   if (cells.length) out.push(...table(cells))
+  if (cells.some(c => c.churn)) {
+    out.push('', `churn rows: msgs/s is connections a second (each: connect,${h?.options.tls ? ' TLS handshake,' : ''} one echo, close); p50/p99 are whole cycles`)
+  }
   const failures = cells.filter(r => r.failure)
   if (failures.length) {
     out.push('')

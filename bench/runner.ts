@@ -16,6 +16,7 @@ import { NotAvailable, startServerSpec, type RunningBenchServer, type ServerSpec
 import { RAISE_FD_LIMIT, bashWrapper, lastLine, outputTail } from './child.js'
 import { spawnCli } from './cli-process.js'
 import type { Progress } from './progress.js'
+import type { TlsClientSettings } from '../lib/tls/options.js'
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 
 export interface BenchOptions {
@@ -34,12 +35,18 @@ export interface BenchOptions {
   idleServers: ServerSpec[]
   /** The command line, for the header. */
   command: string
+  /** Over TLS (bench --tls): how the load trusts the servers' certificate. */
+  tls?: TlsClientSettings
+  /** Churn cells (connect, handshake, one echo, close), one per count of loops at once. */
+  churn?: number[]
 }
 
 export interface Cell {
   size: number
   conns: number
   pipeline: number
+  /** A churn cell: msgs/s is connections (handshakes) a second. */
+  churn?: boolean
 }
 
 export interface HeaderRow {
@@ -103,9 +110,10 @@ export interface IdleRow {
 
 export type BenchRow = HeaderRow | CellRow | UnavailableRow | IdleRow
 
-export function matrix(o: Pick<BenchOptions, 'sizes' | 'conns' | 'pipelines'>): Cell[] {
+export function matrix(o: Pick<BenchOptions, 'sizes' | 'conns' | 'pipelines' | 'churn'>): Cell[] {
   const cells: Cell[] = []
   for (const size of o.sizes) for (const pipeline of o.pipelines) for (const conns of o.conns) cells.push({ size, conns, pipeline })
+  for (const conns of o.churn ?? []) cells.push({ size: o.sizes[0], conns, pipeline: 1, churn: true })
   return cells
 }
 
@@ -193,6 +201,8 @@ async function runCellOnce(o: BenchOptions, cell: Cell, server: RunningBenchServ
     timeoutMs: o.timeoutMs,
     threads: o.loadThreads,
     serverPid: server.pid,
+    ...(o.tls ? { tls: o.tls } : {}),
+    ...(cell.churn ? { churn: true } : {}),
   }
   // Connecting is bounded by the per-connection deadline; the rest by warm-up + window.
   const deadline = o.warmupMs + o.durationMs + o.timeoutMs * 2 + 20_000
@@ -250,13 +260,16 @@ function toRow(cell: Cell, server: string, runs: LoadRun[]): CellRow {
 
 function addRatios(rows: CellRow[]): void {
   for (const row of rows) {
-    const base = rows.find(r => r.server === 'net' && r.size === row.size && r.conns === row.conns && r.pipeline === row.pipeline)
+    const base = rows.find(
+      r => r.server === 'net' && r.size === row.size && r.conns === row.conns && r.pipeline === row.pipeline && !r.churn === !row.churn,
+    )
     if (base?.msgsPerSec && row.msgsPerSec !== null) row.ratioToNet = Math.round((row.msgsPerSec / base.msgsPerSec) * 100) / 100
   }
 }
 
 function label(cell: Cell): string {
   const size = cell.size >= 1024 && cell.size % 1024 === 0 ? `${cell.size / 1024} KiB` : `${cell.size} B`
+  if (cell.churn) return `churn: ${cell.conns} at once, connect + one ${size} echo + close`
   return `${cell.conns} conn${cell.conns === 1 ? '' : 's'} × ${size}${cell.pipeline > 1 ? ` × ${cell.pipeline} in flight` : ''}`
 }
 

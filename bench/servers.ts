@@ -19,6 +19,8 @@ export interface ServerSpec {
   /** A model of `selectloop echo`, or an external command with {port} in it. */
   model?: string
   command?: string
+  /** More arguments for the model's server (--tls --cert F --key K). */
+  args?: string[]
 }
 
 export interface RunningBenchServer {
@@ -36,7 +38,7 @@ export interface RunningBenchServer {
 export async function startModelServer(spec: ServerSpec, timeoutMs = 20_000): Promise<RunningBenchServer> {
   let server
   try {
-    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet'], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
+    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet', ...(spec.args ?? [])], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
   } catch (e) {
     throw e instanceof StartFailure ? new NotAvailable(e.message) : e
   }

@@ -42,6 +42,8 @@ t.test('the command line: options → argv → options is the identity', async t
     timeoutMs: 10,
     threads: 64,
     serverPid: 4321,
+    tls: { caFile: '/tmp/ca.pem', insecure: false },
+    churn: true,
   }
   const base = defaults!.options as LoadOptions
   for (const key of Object.keys(load) as Array<keyof LoadOptions>) {
