@@ -22,6 +22,7 @@ export {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
   ServerTlsSocket,
   clientTlsSocket,
+  resetBeneath,
   serverTlsSocket,
   type TlsClientOptions,
   type TlsServerOptions,
