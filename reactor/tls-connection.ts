@@ -66,8 +66,8 @@ export class TlsConnection extends Connection {
 
   /** The peer's certificate's SHA-256 fingerprint (AA:BB:...), or null (none, or not yet). */
   get peerFingerprint(): string | null {
-    const cert = this.socket.getPeerCertificate?.()
-    return cert && 'fingerprint256' in cert && cert.fingerprint256 ? cert.fingerprint256 : null
+    // An empty object when there is none (a server's view of a client without a certificate).
+    return this.socket.getPeerCertificate().fingerprint256 ?? null
   }
 
   /** A reset is the TCP connection's: TLSSocket.resetAndDestroy() does not work on a TLS handle. */

@@ -18,7 +18,7 @@ import { systemError } from './errors.js'
 /** What a listening side needs: its certificate and key (a SecureContext) and the handshake bound. */
 export interface TlsServerOptions {
   secureContext: tls.SecureContext
-  /** A client that has not finished its handshake by then is closed (default 10 s). */
+  /** A client that has not finished its handshake by then is closed (default 10 s; 0 or Infinity: never). */
   handshakeTimeoutMs?: number
 }
 
@@ -110,7 +110,7 @@ function destroyOnError(this: tls.TLSSocket): void {
 const kHandshakeTimer = Symbol('selectloop.handshakeTimer')
 type TimedSocket = tls.TLSSocket & { [kHandshakeTimer]?: NodeJS.Timeout }
 
-/** Destroys `socket` with ERR_TLS_HANDSHAKE_TIMEOUT unless `doneEvent` comes within `ms`. */
+/** Destroys `socket` with ERR_TLS_HANDSHAKE_TIMEOUT unless `doneEvent` comes within `ms` (0 or Infinity: no bound). */
 function boundHandshake(socket: TimedSocket, doneEvent: string, ms: number): void {
   if (!(ms > 0) || !Number.isFinite(ms)) return
   socket[kHandshakeTimer] = setTimeout(onHandshakeTimeout, ms, socket, ms).unref()
