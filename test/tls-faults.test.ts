@@ -98,6 +98,28 @@ for (const model of ['selector', 'threads']) {
   })
 }
 
+t.test('threads --tls: handshakes under way are capped at --max-conns; past it, closed at once', async t => {
+  const server = await startServer(['echo', '--model', 'threads', '--port', '0', '--max-conns', '3', ...TLS_ARGS.slice(0, -1), '3'])
+  t.teardown(() => server.stop('SIGKILL'))
+  const stall = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+  const stallers = await Promise.all([1, 2, 3].map(() => rawClient(server.port, stall)))
+  let extra = await rawClient(server.port, stall)
+  // The server may not have counted the three yet when the fourth arrives: try a few times.
+  for (let i = 0; i < 20 && !(await server.waitForOutput(/TLS handshakes already under way/, 200).then(() => true, () => false)); i++) {
+    extra = await rawClient(server.port, stall)
+  }
+  const ms = await extra.closed
+  t.ok(ms < 2500, `a fourth staller is closed before the handshake timeout (after ${ms.toFixed(0)} ms)`)
+  await Promise.all(stallers.map(s => s.closed))
+  t.pass('the three are closed by the handshake timeout')
+  const good = await tlsPeer(server.port)
+  t.teardown(() => good.destroy())
+  const got = new Collector(good)
+  good.write('served again')
+  await got.match(/^served again$/)
+  t.pass('then a good client is served')
+})
+
 t.test('a TLS client on a plaintext port: it says so and exits 1; the server serves the others', async t => {
   for (const command of ['echo', 'chat']) {
     const server: ServerProcess = await startServer([command, '--port', '0', ...(command === 'chat' ? ['--no-console'] : [])])

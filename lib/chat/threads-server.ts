@@ -109,7 +109,7 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       return
     }
     if (host.serve(socket)) admitted++ // else refused by the host (thread limit), which said why
-  })
+  }, options.maxClients)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

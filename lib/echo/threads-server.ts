@@ -20,7 +20,7 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     verbose: options.verbose,
   })
   await host.start()
-  const server = createStreamServer(options.tls, socket => host.serve(socket))
+  const server = createStreamServer(options.tls, socket => host.serve(socket), options.maxConnections)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {

@@ -13,13 +13,30 @@ import type { TlsServerConfig } from './options.js'
  * net.createServer({ allowHalfOpen, noDelay }, onSocket), or its TLS twin: each accepted
  * connection is wrapped, its handshake bounded by the handshake timeout; onSocket gets it when
  * the handshake is done. A failed handshake is logged (rate-limited) and costs nothing else.
+ * Handshakes under way are at most `maxHandshakes` (the server's connection cap: they are not
+ * counted by it until they are done); a connection beyond that is closed at once, so a flood of
+ * clients that never finish their handshake holds neither more descriptors nor more memory.
  */
-export function createStreamServer(tls: TlsServerConfig | null, onSocket: (socket: net.Socket) => void): net.Server {
+export function createStreamServer(tls: TlsServerConfig | null, onSocket: (socket: net.Socket) => void, maxHandshakes = Infinity): net.Server {
   if (!tls) return net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket)
   const failures = new RateLimitedLog()
+  const refusals = new RateLimitedLog()
+  let handshaking = 0
   return net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, tcp => {
     const peer = `${tcp.remoteAddress}:${tcp.remotePort}`
+    if (handshaking >= maxHandshakes) {
+      refusals.log(`refused ${peer}: ${handshaking} TLS handshakes already under way`)
+      tcp.destroy()
+      return
+    }
+    handshaking++
     const socket = serverTlsSocket(tcp, tls)
+    let counted = true
+    const handshakeOver = () => {
+      if (counted) handshaking--
+      counted = false
+    }
+    socket.once('close', handshakeOver)
     let failed = false
     const onHandshakeError = (err: NodeJS.ErrnoException) => {
       failed = true
@@ -30,6 +47,8 @@ export function createStreamServer(tls: TlsServerConfig | null, onSocket: (socke
     socket.once('error', onHandshakeError)
     socket.once('close', onHandshakeClose)
     socket.once('secure', () => {
+      handshakeOver()
+      socket.off('close', handshakeOver)
       socket.off('error', onHandshakeError)
       socket.off('close', onHandshakeClose)
       onSocket(socket)
