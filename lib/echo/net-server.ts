@@ -51,6 +51,8 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       )
     : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket)
   if (options.tls) {
+    // Handshakes under way count too (tls.Server gives us a socket only once its handshake is done).
+    server.maxConnections = options.maxConnections
     const failures = new RateLimitedLog()
     // Given a listener, tls.Server leaves the socket to it: a handshake timeout is only reported.
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
