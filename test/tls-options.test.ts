@@ -1,9 +1,10 @@
 // lib/tls's pure parts in-process: the options (what goes together, the arguments that say the
 // same again, the usage lines), the certificate loader's checks, and TLS failures said in words.
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import {
+  certificateArgs,
   describeServerTls,
   tlsClientArgs,
   tlsClientOptions,
@@ -53,6 +54,13 @@ t.test('server config: what goes together, the certificate loaded, what is print
   t.equal(made.certificate.source, 'self-signed')
   t.match(describeServerTls(made), /^tls: a self-signed certificate made now, for /)
   t.not(made.certificate.fingerprint, cert.fingerprint, 'a new one each time')
+
+  // For --workers: the same certificate again in another process, from files.
+  t.same(certificateArgs(c), ['--cert', cert.certFile, '--key', cert.keyFile], 'files given: the same files')
+  const args = certificateArgs(made)
+  const again = tlsServerConfig({ tls: true, cert: args[1], key: args[3] })!
+  t.equal(again.certificate.fingerprint, made.certificate.fingerprint, 'self-signed: written once, read back the same')
+  t.equal(statSync(args[3]).mode & 0o777, 0o600, 'its key readable by this user only')
 })
 
 t.test('the certificate loader: a chain after the certificate is fine; a key that is not one is said so', async t => {

@@ -21,6 +21,8 @@ export interface ServerCertificate {
   names: string
   /** Where it came from: 'self-signed' or the --cert file. */
   source: string
+  /** The --key file, when loaded from files. */
+  keySource?: string
   validTo: string
 }
 
@@ -76,7 +78,7 @@ export function loadCertificate(certFile: string, keyFile: string): ServerCertif
     }
     throw new Error(`--key ${keyFile}: not a usable private key (${firstLine(e.message)})`)
   }
-  return describeCertificate(cert, key, certFile, parsed)
+  return { ...describeCertificate(cert, key, certFile, parsed), keySource: keyFile }
 }
 
 function describeCertificate(cert: string, key: string, source: string, parsed = new X509Certificate(cert)): ServerCertificate {

@@ -1,7 +1,9 @@
 // The TLS options, declared once and spread into each command's option table: the servers'
 // (`echo`, `chat`: --tls, --cert, --key, --handshake-timeout) and the clients' (`client`, `load`,
 // `bench`, `soak`: --tls, --ca, --insecure). Each command's usage gets its lines from here too.
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import tls from 'node:tls'
 import { UsageError, parseNumberOption } from '../cli/args.js'
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type TlsClientOptions, type TlsServerOptions } from '../../reactor/index.js'
@@ -84,6 +86,24 @@ export function describeServerTls(config: TlsServerConfig): string {
   const c = config.certificate
   const origin = c.source === 'self-signed' ? 'a self-signed certificate made now' : `certificate ${c.source}`
   return `tls: ${origin}, for ${c.names}, valid to ${c.validTo}\ntls: SHA-256 fingerprint ${c.fingerprint}\n`
+}
+
+/**
+ * The arguments that give other processes of the same server (--workers) this very certificate:
+ * `--cert FILE --key FILE`. A self-signed one is written to a directory only this user can read,
+ * removed when this process exits; every process then shows clients one certificate, one
+ * fingerprint (each making its own would give each its own).
+ */
+export function certificateArgs(config: TlsServerConfig): string[] {
+  const c = config.certificate
+  if (c.source !== 'self-signed') return ['--cert', c.source, '--key', c.keySource ?? '']
+  const dir = mkdtempSync(path.join(tmpdir(), 'selectloop-tls-'))
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  const certFile = path.join(dir, 'cert.pem')
+  const keyFile = path.join(dir, 'key.pem')
+  writeFileSync(certFile, c.cert, { mode: 0o600 })
+  writeFileSync(keyFile, c.key, { mode: 0o600 })
+  return ['--cert', certFile, '--key', keyFile]
 }
 
 /** What a client's command line said about TLS: plain data (it crosses to load threads and processes). */
