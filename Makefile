@@ -6,7 +6,7 @@ CLI   := $(NODE) dist/bin/selectloop.js
 TAP   := npx --no-install tap
 ARGS  ?=
 
-.PHONY: all install system-deps build typecheck test coverage run run-chat bench bench-full bench-micro soak readme-help clean
+.PHONY: all install system-deps build typecheck test test-netns coverage run run-chat bench bench-full bench-micro soak readme-help clean
 
 all: build
 
@@ -69,3 +69,8 @@ readme-help: build
 
 clean:
 	rm -rf dist coverage .tap
+
+# The chat across machines: each chat server in a network namespace of its own, Redis on a third
+# (needs root and iproute2; SKIPPED otherwise). Part of `make test` too.
+test-netns: build system-deps
+	$(TAP) --reporter=tap test/chat-netns.test.ts | $(NODE) scripts/tap-summary.mjs

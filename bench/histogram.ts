@@ -33,26 +33,45 @@ export function importCounts(h: LatencyHistogram, pairs: readonly number[]): voi
   for (let i = 0; i + 1 < pairs.length; i += 2) h.recordValueWithCount(pairs[i], pairs[i + 1])
 }
 
-/** Latency percentiles in milliseconds (null when nothing was recorded). */
+/**
+ * Latency percentiles in milliseconds (null when nothing was recorded), and the histogram they
+ * come from: [milliseconds, count] for every non-empty bucket, lowest first (a bucket's value is
+ * the lowest it holds, to 3 significant digits).
+ */
 export interface LatencySummary {
   count: number
   p50: number | null
+  p75: number | null
+  p90: number | null
   p99: number | null
   p999: number | null
+  p9999: number | null
   max: number | null
   mean: number | null
+  histogram: Array<[number, number]>
 }
+
+/** The percentiles a summary holds, in order, with the names people print them under. */
+export const PERCENTILES = [
+  ['p50', 50],
+  ['p75', 75],
+  ['p90', 90],
+  ['p99', 99],
+  ['p999', 99.9],
+  ['p9999', 99.99],
+] as const satisfies ReadonlyArray<readonly [keyof LatencySummary, number]>
 
 export function summarize(h: LatencyHistogram): LatencySummary {
   const count = h.totalCount
-  if (count === 0) return { count, p50: null, p99: null, p999: null, max: null, mean: null }
   const ms = (us: number) => Math.round(us) / 1000
-  return {
-    count,
-    p50: ms(h.getValueAtPercentile(50)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
-    max: ms(h.maxValue),
-    mean: ms(h.mean),
-  }
+  const summary: LatencySummary = { count, p50: null, p75: null, p90: null, p99: null, p999: null, p9999: null, max: null, mean: null, histogram: [] }
+  if (count === 0) return summary
+  // A percentile is its bucket's highest value, which may lie above the largest value recorded:
+  // no percentile is said to be above the max.
+  for (const [name, p] of PERCENTILES) summary[name] = ms(Math.min(h.getValueAtPercentile(p), h.maxValue))
+  summary.max = ms(h.maxValue)
+  summary.mean = ms(h.mean)
+  const pairs = exportCounts(h)
+  for (let i = 0; i < pairs.length; i += 2) summary.histogram.push([pairs[i] / 1000, pairs[i + 1]])
+  return summary
 }

@@ -1,12 +1,16 @@
 // `selectloop load --target HOST:PORT [...]`: the echo load generator (or, with --idle N, the
 // idle-connection test). Human-readable report by default, one JSON object with --json.
 import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } from '../lib/cli/args.js'
-import { LOAD_DEFAULTS, runLoad, type LoadOptions, type LoadResult } from './load.js'
+import { packageVersion } from '../lib/cli/version.js'
+import { LOAD_DEFAULTS, describeFailures, runLoad, type LiveStatus, type LoadOptions, type LoadResult } from './load.js'
 import { IDLE_DEFAULTS, runIdle, type IdleOptions, type IdleResult } from './idle.js'
-import { ERROR_KINDS } from './load-errors.js'
+import { describeErrors } from './load-errors.js'
+import type { LatencySummary } from './histogram.js'
+import { describeMachine, type Machine } from './machine.js'
+import { printableByte } from './printable.js'
 import { TLS_CLIENT_OPTIONS, TLS_CLIENT_SYNOPSIS, tlsClientArgs, tlsClientSettings, tlsClientUsage } from '../lib/tls/options.js'
 
-const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K]
+const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K] [--rate R]
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]
                        [--churn] ${TLS_CLIENT_SYNOPSIS}
        selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json]
@@ -14,7 +18,12 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
   --target      the echo server to load (required)
   --conns       connections (default ${LOAD_DEFAULTS.conns})
   --size        bytes per message, k = KiB (default ${LOAD_DEFAULTS.size})
-  --pipeline    messages in flight per connection; 1 is ping-pong (default ${LOAD_DEFAULTS.pipeline})
+  --pipeline    messages in flight per connection; 1 is ping-pong (default ${LOAD_DEFAULTS.pipeline});
+                with --rate, the most in flight per connection
+  --rate        open loop: R messages a second in all, on a fixed schedule spread over the
+                connections, whatever the server does; latency counts from when each message was
+                due (coordinated omission corrected), service time from when it was sent.
+                Without it, a closed loop: each answer lets the next message go
   --duration    measured seconds (default ${LOAD_DEFAULTS.durationMs / 1000})
   --warmup      seconds of load before measuring, not counted; they start once every connection
                 has had its first echo (default ${LOAD_DEFAULTS.warmupMs / 1000}; 0 measures from the first message)
@@ -25,12 +34,14 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
                 memory per connection (needs --server-pid for the memory)
   --hold        seconds to hold the idle connections (default ${IDLE_DEFAULTS.holdMs / 1000})
   --json        print one JSON object instead of the report
-  --churn       each connection connects, echoes one message, closes, and again: measures
-                connections (with --tls, handshakes) per second instead of the echo path
+  --churn       instead of the echo path: each of --conns loops connects, echoes one message,
+                closes, and again; measures connections (with --tls, handshakes) a second and
+                the latency of a whole cycle (no --rate, no --pipeline)
 ${tlsClientUsage(12)}
 
-Every echoed byte is checked against what was sent. Exit status 1 if any connection failed or any
-error was seen (the report is printed all the same).`
+Every echoed byte is checked against what was sent. On a terminal, a live line each second.
+Exit status 1 if any connection failed or any error was seen (the report is printed all the same);
+at once, with one line, if no connection could be made.`
 
 /**
  * Everything `selectloop load` can be asked to do: the one contract between its command line
@@ -61,6 +72,11 @@ export function parseSize(name: string, s: string): number {
   return n
 }
 
+/** A rate in messages per second: a positive number, fractions allowed (0.5 is one every 2 s). */
+export function parseRate(name: string, value: string): number {
+  return parseNumberOption(name, value, 0.001, 10_000_000)
+}
+
 // Durations are seconds on the command line and milliseconds everywhere else: converted here only.
 
 /** A duration option in seconds (fractions allowed, at most a day), as whole milliseconds. */
@@ -87,6 +103,7 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       timeout: { type: 'string' },
       threads: { type: 'string' },
       'server-pid': { type: 'string' },
+      rate: { type: 'string' },
       idle: { type: 'string' },
       hold: { type: 'string' },
       json: { type: 'boolean' },
@@ -104,8 +121,13 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
   const serverPid = v['server-pid'] === undefined ? {} : { serverPid: parseIntegerOption('--server-pid', v['server-pid'], 1, 2 ** 22) }
   const holdMs = v.hold === undefined ? IDLE_DEFAULTS.holdMs : parseSeconds('--hold', v.hold, 0) // checked in either mode
   if (v.idle !== undefined) {
+    if (v.churn) throw new UsageError('--churn and --idle: one or the other')
     const conns = parseIntegerOption('--idle', v.idle, 1, 1_000_000)
+    if (tls) throw new UsageError('--tls works with the load, not yet with --idle')
     return { mode: 'idle', json, options: { host, port, conns, holdMs, timeoutMs, ...serverPid } }
+  }
+  if (v.churn && (v.rate !== undefined || v.pipeline !== undefined)) {
+    throw new UsageError(`--churn sends one message per connection and goes as fast as the server lets it: no ${v.rate !== undefined ? '--rate' : '--pipeline'}`)
   }
   return {
     mode: 'load',
@@ -121,6 +143,7 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       timeoutMs,
       threads: v.threads === undefined ? LOAD_DEFAULTS.threads : parseIntegerOption('--threads', v.threads, 1, 64),
       ...serverPid,
+      ...(v.rate === undefined ? {} : { rate: parseRate('--rate', v.rate) }),
       ...(tls ? { tls } : {}),
       ...(v.churn ? { churn: true } : {}),
     },
@@ -142,15 +165,15 @@ export function loadArgs(command: LoadCommand): string[] {
     args.push(
       '--conns', String(o.conns),
       '--size', String(o.size),
-      '--pipeline', String(o.pipeline),
+      ...(o.churn ? ['--churn'] : ['--pipeline', String(o.pipeline)]),
       '--warmup', formatSeconds(o.warmupMs),
       '--duration', formatSeconds(o.durationMs),
       '--threads', String(o.threads),
     ) // prettier-ignore
-    args.push(...tlsClientArgs(o.tls))
-    if (o.churn) args.push('--churn')
   }
   args.push('--timeout', formatSeconds(timeoutMs))
+  if (command.mode === 'load' && command.options.rate !== undefined) args.push('--rate', String(command.options.rate))
+  if (command.mode === 'load') args.push(...tlsClientArgs(command.options.tls))
   if (serverPid !== undefined) args.push('--server-pid', String(serverPid))
   if (command.json) args.push('--json')
   return args
@@ -159,28 +182,67 @@ export function loadArgs(command: LoadCommand): string[] {
 const int = (n: number) => Math.round(n).toLocaleString('en-US')
 const ms = (x: number | null) => (x === null ? '-' : `${x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : Math.round(x)} ms`)
 const mb = (kb: number | null) => (kb === null ? '-' : `${(kb / 1024).toFixed(1)} MiB`)
+const plural = (n: number, word: string) => `${int(n)} ${word}${n === 1 ? '' : 's'}`
 
-function failuresText(record: Record<string, number>): string {
-  const parts = Object.entries(record).map(([k, n]) => `${k} ${n}`)
-  return parts.length ? parts.join(', ') : 'none'
+function percentiles(l: LatencySummary): string {
+  return `p50 ${ms(l.p50)}   p75 ${ms(l.p75)}   p90 ${ms(l.p90)}   p99 ${ms(l.p99)}   p99.9 ${ms(l.p999)}   p99.99 ${ms(l.p9999)}   max ${ms(l.max)}`
+}
+
+/** 0x48 'H', or 0x00 '\x00'. */
+function describeByte(b: number): string {
+  return `0x${b.toString(16).padStart(2, '0')} '${printableByte(b)}'`
+}
+
+/** The line that says how the open loop's schedule went, and by how much the server fell behind. */
+function scheduleText(r: LoadResult): string {
+  const s = r.rate!
+  const sent = `${int(s.sent)} of ${int(s.due)} due messages sent (${int(s.sentPerSec)} msgs/s of ${int(s.target)} asked)`
+  const late = s.late === 0 ? 'none late' : `${int(s.late)} late (waited for their connection), up to ${ms(s.maxLateMs)}`
+  const lag = s.generatorLagMs >= 5 ? `; this generator ran up to ${ms(s.generatorLagMs)} behind its own timetable` : ''
+  const carried = s.behindAtStart > s.due * 0.01 ? `; ${int(s.behindAtStart)} were still waiting from the warm-up when the window opened` : ''
+  const waiting = s.behind > s.due * 0.01 ? `; ${int(s.behind)} waiting at the end, not a growing backlog (a stall it recovers from)` : ''
+  if (s.kept) return `kept: ${sent}${carried}${waiting}; ${late}${lag}`
+  const share = s.due > 0 ? ` (${Math.round((s.sent / s.due) * 100)}%)` : ''
+  return `NOT kept, the server fell behind: ${sent}${share}${carried}; ${int(s.behind)} still waiting at the end, up to ${ms(s.maxLateMs)} late${lag}`
+}
+
+/** When replies were not the echo: where the first wrong byte was, and what came instead. */
+function mismatchText(r: LoadResult): string | null {
+  const m = r.mismatch
+  if (!m) return null
+  const what = m.expected === null ? `came beyond what was sent` : `was ${describeByte(m.got)} where ${describeByte(m.expected)} was sent`
+  const got = m.expected === null ? ` (${describeByte(m.got)})` : ''
+  return `the target does not echo what it is sent: byte ${int(m.offset)} of connection ${m.conn}'s replies ${what}${got}; from there it sent "${m.said}"`
 }
 
 export function formatLoad(r: LoadResult): string {
-  const e = r.errors
-  if (r.churn) return formatChurn(r)
+  if (r.mode === 'churn') return formatChurn(r)
+  const flight = r.mode === 'rate' ? `rate ${int(r.rate!.target)} msgs/s, at most ${r.pipeline} in flight each` : `${r.pipeline} in flight each`
   const lines = [
-    `load → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.conns} connection${r.conns === 1 ? '' : 's'} × ${r.size} B, ${r.pipeline} in flight each, ` +
-      `${r.threads} thread${r.threads === 1 ? '' : 's'}; ` +
+    `load → ${r.target}${r.tls ? ' (TLS)' : ''}: ${plural(r.conns, 'connection')} × ${r.size} B, ${flight}, ` +
+      `${plural(r.threads, 'thread')}; ` +
       `${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
-    `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${failuresText(r.connectFailures)}), ${r.alive} alive at the end`,
-    `  throughput   ${int(r.msgsPerSec)} msgs/s   ${r.mbPerSec.toFixed(2)} MB/s echoed   (${int(r.messages)} messages verified)`,
-    `  latency      p50 ${ms(r.latencyMs.p50)}   p99 ${ms(r.latencyMs.p99)}   p99.9 ${ms(r.latencyMs.p999)}   max ${ms(r.latencyMs.max)}`,
-    `  errors       ${r.errorTotal === 0 ? 'none' : ERROR_KINDS.map(k => `${k} ${e[k]}`).join(', ')}`,
-    `  load CPU     ${r.loadCpuPct}% of one core (this generator)`,
+    `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${describeFailures(r.connectFailures)}), ${r.alive} alive at the end`,
   ]
+  if (r.rate) lines.push(`  schedule     ${scheduleText(r)}`)
+  lines.push(
+    `  throughput   ${int(r.msgsPerSec)} msgs/s   ${r.mbPerSec.toFixed(2)} MB/s echoed   (${int(r.messages)} messages verified)`,
+    `  latency      ${percentiles(r.latencyMs)}${r.serviceMs ? '   (from when each message was due)' : ''}`,
+  )
+  if (r.serviceMs) lines.push(`  service      ${percentiles(r.serviceMs)}   (from when each was sent)`)
+  lines.push(`  errors       ${describeErrors(r.errors)}`)
+  if (r.errors.refused > 0) {
+    const said = r.refusal ? `; it said "${r.refusal}"` : '; it closed them without a word'
+    lines.push(`  refused      ${plural(r.errors.refused, 'connection')} ended by the server before any echo${said}`)
+  }
+  const hint = mismatchText(r)
+  if (hint) lines.push(`  hint         ${hint}`)
+  if (r.stoppedEarly) lines.push(`  stopped      ${r.stoppedEarly}`)
+  lines.push(`  load CPU     ${r.loadCpuPct === null ? '- (the window was too short to tell)' : `${r.loadCpuPct}% of one core`} (this generator)`)
   if (r.server) {
     const s = r.server
-    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
+    const perMsg = s.cpuUsPerMsg === null ? '' : ` (${s.cpuUsPerMsg} µs per message)`
+    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core${perMsg}, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
   }
   if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)
   return lines.join('\n')
@@ -189,27 +251,75 @@ export function formatLoad(r: LoadResult): string {
 /** The churn report: connections (handshakes) a second, and the latency of a whole cycle. */
 function formatChurn(r: LoadResult): string {
   const what = r.tls ? 'handshakes' : 'connections'
+  const made = Object.values(r.connectFailures).reduce((a, b) => a + b, 0)
   const lines = [
-    `churn → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.conns} at once, each: connect${r.tls ? ', handshake' : ''}, one ${r.size} B echo, close; ` +
-      `warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
+    `churn → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.conns} at once, each: connect${r.tls ? ', handshake' : ''}, one ${r.size} B echo, close, again; ` +
+      `${plural(r.threads, 'thread')}; ${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
     `  throughput   ${int(r.msgsPerSec)} ${what}/s   (${int(r.messages)} cycles, each echo verified)`,
-    `  cycle        p50 ${ms(r.latencyMs.p50)}   p99 ${ms(r.latencyMs.p99)}   p99.9 ${ms(r.latencyMs.p999)}   max ${ms(r.latencyMs.max)}`,
-    `  failures     connect: ${failuresText(r.connectFailures)}; echo: ${r.errorTotal === 0 ? 'none' : ERROR_KINDS.map(k => `${k} ${r.errors[k]}`).join(', ')}`,
-    `  load CPU     ${r.loadCpuPct}% of one core (this generator)`,
+    `  cycle        ${percentiles(r.latencyMs)}   (connect to the echo's last byte)`,
+    `  connects     ${made === 0 ? 'none failed' : `${int(made)} failed (${describeFailures(r.connectFailures)})`}; ${r.conns - r.connected} of ${r.conns} loops never connected`,
+    `  errors       ${describeErrors(r.errors)}`,
   ]
+  if (r.errors.refused > 0) {
+    const said = r.refusal ? `; it said "${r.refusal}"` : '; it closed them without a word'
+    lines.push(`  refused      ${plural(r.errors.refused, 'connection')} ended by the server before any echo${said}`)
+  }
+  const hint = mismatchText(r)
+  if (hint) lines.push(`  hint         ${hint}`)
+  if (r.stoppedEarly) lines.push(`  stopped      ${r.stoppedEarly}`)
+  lines.push(`  load CPU     ${r.loadCpuPct === null ? '- (the window was too short to tell)' : `${r.loadCpuPct}% of one core`} (this generator)`)
   if (r.server) {
     const s = r.server
-    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
+    const per = s.cpuUsPerMsg === null ? '' : ` (${s.cpuUsPerMsg} µs per ${r.tls ? 'handshake' : 'connection'})`
+    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core${per}, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
   }
   if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)
   return lines.join('\n')
 }
 
+/** `selectloop load` found no server to load: one line, as a fatal error reads. */
+export function noConnectionLine(r: LoadResult): string {
+  const failures = Object.entries(r.connectFailures).sort((a, b) => b[1] - a[1])
+  const why = CONNECT_FAILURES[failures[0]?.[0] ?? ''] ?? failures[0]?.[0] ?? 'no answer'
+  return `cannot connect to ${r.target}: ${why} (none of ${plural(r.conns, 'connection')} made: ${describeFailures(r.connectFailures)})`
+}
+
+const CONNECT_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused: is the server running?',
+  timeout: 'no answer within --timeout',
+  EMFILE: 'too many open files (ulimit -n)',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'unknown host',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EADDRNOTAVAIL: 'address not available',
+  closed: 'closed while connecting',
+}
+
+/** The live line (a terminal only): what the load is doing this second. */
+export function formatLive(s: LiveStatus, unit = 'msgs/s'): string {
+  const p99 = s.p99Ms === null ? '' : `   p99 so far ${ms(s.p99Ms)}`
+  return `  ${s.phase} ${Math.floor(s.seconds)} s   ${int(s.msgsPerSec)} ${unit}${p99}   errors ${int(s.errors)}   ${s.alive} alive`
+}
+
+/** What `load --json` carries besides the result: which program, asked what, where, when. */
+export interface LoadMeta {
+  version: string
+  command: string
+  date: string
+  machine: Machine
+}
+
+/** The command line as a shell would take it back (arguments with spaces or quotes quoted). */
+export function commandLine(words: string[]): string {
+  return words.map(w => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(' ')
+}
+
 export function formatIdle(r: IdleResult): string {
   const lines = [
     `idle → ${r.target}: ${r.requested} connections requested, held ${r.holdS} s`,
-    `  connected    ${r.connected} (failures: ${failuresText(r.connectFailures)})`,
-    `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${failuresText(r.probeFailures)})`,
+    `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)})`,
+    `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${describeFailures(r.probeFailures)})`,
   ]
   if (r.server) {
     const s = r.server
@@ -227,13 +337,23 @@ export function formatIdle(r: IdleResult): string {
 export async function run(argv: string[]): Promise<void> {
   const command = parseLoadArgs(argv)
   if (!command) return
+  const meta = (): LoadMeta => ({ version: packageVersion(), command: commandLine(['selectloop', 'load', ...argv]), date: new Date().toISOString(), machine: describeMachine() })
   if (command.mode === 'idle') {
     const r = await runIdle(command.options)
-    process.stdout.write((command.json ? JSON.stringify(r) : formatIdle(r)) + '\n')
+    process.stdout.write((command.json ? JSON.stringify({ meta: meta(), ...r }) : formatIdle(r)) + '\n')
     if (r.stillServed < r.requested) process.exitCode = 1
     return
   }
-  const r = await runLoad(command.options)
-  process.stdout.write((command.json ? JSON.stringify(r) : formatLoad(r)) + '\n')
-  if (r.errorTotal > 0 || r.connected < r.conns) process.exitCode = 1
+  const tty = !command.json && process.stderr.isTTY
+  const o = command.options
+  const unit = o.churn ? (o.tls ? 'handshakes/s' : 'connections/s') : 'msgs/s'
+  const live = tty ? (s: LiveStatus) => process.stderr.write(`\r\x1b[K${formatLive(s, unit)}`) : undefined
+  const r = await runLoad(command.options, { live })
+  if (tty) process.stderr.write('\r\x1b[K')
+  // (Churn makes connections all along: one that failed at any time counts.)
+  const failedConnects = Object.values(r.connectFailures).some(n => n > 0)
+  process.exitCode = r.failure || r.errorTotal > 0 || r.connected < r.conns || failedConnects ? 1 : 0
+  if (command.json) process.stdout.write(JSON.stringify({ meta: meta(), ...r }) + '\n')
+  else if (r.failure) process.stderr.write(`selectloop: ${noConnectionLine(r)}\n`)
+  else process.stdout.write(formatLoad(r) + '\n')
 }

@@ -11,8 +11,21 @@ export interface ProcStatus {
   threads: number
 }
 
-/** VmRSS and Threads from /proc/PID/status. */
+/**
+ * VmRSS and Threads from /proc/PID/status, summed over the process and its child processes (a
+ * `--workers` server is a primary and its workers; for any other server the sum is itself).
+ */
 export function readStatus(pid: number): ProcStatus | null {
+  const own = readOwnStatus(pid)
+  if (!own) return null
+  for (const child of readChildren(pid)) {
+    const s = readStatus(child)
+    if (s) (own.rssKb += s.rssKb), (own.threads += s.threads)
+  }
+  return own
+}
+
+function readOwnStatus(pid: number): ProcStatus | null {
   let text: string
   try {
     text = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -25,8 +38,14 @@ export function readStatus(pid: number): ProcStatus | null {
   return { rssKb: Number(rss[1]), threads: Number(threads[1]) }
 }
 
-/** User + system CPU time of the process (all its threads), in milliseconds. */
+/** User + system CPU time of the process (all its threads) and its child processes (as readStatus), in milliseconds. */
 export function readCpuMs(pid: number): number | null {
+  const own = readOwnCpuMs(pid)
+  if (own === null) return null
+  return readChildren(pid).reduce((sum, child) => sum + (readCpuMs(child) ?? 0), own)
+}
+
+function readOwnCpuMs(pid: number): number | null {
   let text: string
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8')

@@ -2,8 +2,8 @@
 // plain lines otherwise (CI logs, pipes), so that no escape codes end up in files.
 
 export interface Progress {
-  /** How many steps there are, once known. */
-  setTotal(total: number): void
+  /** How many steps there are, once known, and how long they should take in all. */
+  setTotal(total: number, estimatedSeconds?: number): void
   /** A step begins: `label` says what runs now. */
   begin(label: string): void
   /** The current step ended; `summary` is a short outcome. */
@@ -20,12 +20,13 @@ function formatSeconds(s: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`
 }
 
-export function createProgress(total: number, secondsPerStep: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function createProgress(total: number, estimatedSeconds: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+  let totalSeconds = estimatedSeconds
   let index = 0
   let current = ''
   const started = Date.now()
   const tty = Boolean(stream.isTTY)
-  const eta = () => formatSeconds((total - index) * secondsPerStep)
+  const eta = () => formatSeconds(((total - index) / Math.max(1, total)) * totalSeconds)
 
   const draw = () => {
     const filled = Math.round((index / Math.max(1, total)) * BAR_WIDTH)
@@ -36,8 +37,9 @@ export function createProgress(total: number, secondsPerStep: number, stream: No
   }
 
   return {
-    setTotal(n) {
+    setTotal(n, seconds) {
       total = n
+      if (seconds !== undefined) totalSeconds = seconds
     },
     begin(label) {
       current = label

@@ -19,8 +19,24 @@ export interface ServerSpec {
   /** A model of `selectloop echo`, or an external command with {port} in it. */
   model?: string
   command?: string
-  /** More arguments for the model's server (--tls --cert F --key K). */
+  /** The model run as `--workers N` (a primary and N worker processes). */
+  workers?: number
+  /** More arguments for the model's server (bench --tls: --tls --cert F --key K). */
   args?: string[]
+}
+
+/** Models of `selectloop echo` that can run as workers. */
+const WORKER_MODELS = ['selector', 'net']
+
+/**
+ * bench --workers 1,2: each model that can run as workers, once per count (named `selector×2`),
+ * in place of the one-process run; other servers as they are. No counts: `specs` unchanged.
+ */
+export function withWorkers(specs: ServerSpec[], counts: number[]): ServerSpec[] {
+  if (counts.length === 0) return specs
+  return specs.flatMap(spec =>
+    spec.model && WORKER_MODELS.includes(spec.model) ? counts.map(workers => ({ ...spec, name: `${spec.name}×${workers}`, workers })) : [spec],
+  )
 }
 
 export interface RunningBenchServer {
@@ -38,7 +54,8 @@ export interface RunningBenchServer {
 export async function startModelServer(spec: ServerSpec, timeoutMs = 20_000): Promise<RunningBenchServer> {
   let server
   try {
-    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet', ...(spec.args ?? [])], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
+    const workers = spec.workers ? ['--workers', String(spec.workers)] : []
+    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet', ...workers, ...(spec.args ?? [])], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
   } catch (e) {
     throw e instanceof StartFailure ? new NotAvailable(e.message) : e
   }

@@ -6,9 +6,17 @@ export function timestamp(date = new Date()): string {
   return date.toISOString().slice(11, 23)
 }
 
+/** Put after the time on every line: a worker's `[w2]`, so lines from several processes can be told apart. */
+let prefix = ''
+
+/** Sets what every later log line of this process carries after its time ('' for nothing). */
+export function setLogPrefix(text: string): void {
+  prefix = text ? `${text} ` : ''
+}
+
 /** A timestamped log line on stderr. */
 export function log(message: string): void {
-  process.stderr.write(`${timestamp()} ${message}\n`)
+  process.stderr.write(`${timestamp()} ${prefix}${message}\n`)
 }
 
 /**

@@ -33,10 +33,12 @@ export function runOnLoop(listener: Listener, server: { readonly loop: EventLoop
 
 /**
  * Prints `listening on HOST:PORT` (the first stdout line, which tests and the benchmark read),
- * then stops the server cleanly on SIGINT/SIGTERM; a second signal exits at once.
+ * then whatever `announce` prints (the web console's address), then stops the server cleanly on
+ * SIGINT/SIGTERM; a second signal exits at once.
  */
-export async function serveUntilSignalled(server: RunningServer): Promise<void> {
+export async function serveUntilSignalled(server: RunningServer, announce?: () => void): Promise<void> {
   process.stdout.write(`listening on ${server.host}:${server.port}\n`)
+  announce?.()
   let stopping = false
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {

@@ -29,5 +29,5 @@ export {
 } from './tls-socket.js'
 export { StreamReader } from './stream-reader.js'
 export { Waker } from './waker.js'
-export { EventLoop, eventNames, type Callback, type EventLoopOptions } from './loop.js'
+export { EventLoop, eventNames, type Callback, type EventLoopOptions, type LoopObserver, type RoundInfo } from './loop.js'
 export type { TimerHandle } from './timers.js'

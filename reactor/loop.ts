@@ -8,7 +8,10 @@
 //
 // A registration's data is its callback. stop() and callLater() reach a select() that is already
 // waiting through a Waker (the self-pipe trick).
-import { DefaultSelector, type BaseSelector, type SelectorKey } from './selector.js'
+//
+// Observers (observe()) are told of registrations, interest changes and each finished round, for
+// a live view of the loop or a tracer. With nobody watching, each of those costs one null check.
+import { DefaultSelector, type BaseSelector, type SelectResult, type SelectorKey } from './selector.js'
 import { EVENT_READ, EVENT_WRITE, type Selectable } from './selectable.js'
 import { TimerHeap, type TimerHandle } from './timers.js'
 import { Waker } from './waker.js'
@@ -26,6 +29,58 @@ export interface EventLoopOptions {
   onError?: (err: unknown, key: SelectorKey) => void
 }
 
+/**
+ * One select round, as observers are told of it. The loop reuses one object for every round (no
+ * allocation per round): read it during roundDone(), do not keep it.
+ */
+export interface RoundInfo {
+  /** Rounds reported to observers so far, this one included. */
+  round: number
+  /** What select() returned (read-only; the loop's own waker may be in it, see `dispatched`). */
+  ready: SelectResult
+  /** Callbacks called this round: the ready keys, without the loop's waker and keys gone meanwhile. */
+  dispatched: number
+  /** The timeout select() was given in ms (undefined: it could wait for ever). */
+  timeoutMs: number | undefined
+  /** Milliseconds spent waiting in select(). */
+  waitedMs: number
+  /** Milliseconds spent after it: callbacks and due timers. */
+  busyMs: number
+}
+
+/**
+ * What a loop tells whoever watches it (a live view of the loop, a tracer). Calls are made on the
+ * loop's thread, synchronously, in the middle of its work: an observer must be quick, must not
+ * throw, and must not call back into the loop. The loop's own Waker is never reported.
+ */
+export interface LoopObserver {
+  /** `key` was registered through this loop. */
+  registered(key: SelectorKey): void
+  /** The interest of a registration changed from `oldEvents` to `key.events` (a callback-only change is not reported). */
+  modified(key: SelectorKey, oldEvents: number): void
+  /** `key` was unregistered through this loop. */
+  unregistered(key: SelectorKey): void
+  /** A round is over: select() returned, callbacks and due timers ran. */
+  roundDone(round: Readonly<RoundInfo>): void
+}
+
+/** Several observers as one, so the loop keeps a single null check however many watch it. */
+class ObserverList implements LoopObserver {
+  constructor(readonly list: LoopObserver[]) {}
+  registered(key: SelectorKey): void {
+    for (const o of this.list) o.registered(key)
+  }
+  modified(key: SelectorKey, oldEvents: number): void {
+    for (const o of this.list) o.modified(key, oldEvents)
+  }
+  unregistered(key: SelectorKey): void {
+    for (const o of this.list) o.unregistered(key)
+  }
+  roundDone(round: Readonly<RoundInfo>): void {
+    for (const o of this.list) o.roundDone(round)
+  }
+}
+
 export function eventNames(mask: number): string {
   return (mask & EVENT_READ ? 'R' : '') + (mask & EVENT_WRITE ? 'W' : '') || '-'
 }
@@ -40,6 +95,10 @@ export class EventLoop {
   private round = 0
   /** Deadline of the select() now waiting (Infinity when it waits for I/O only). */
   private waitingUntil = -Infinity
+  /** Null while nobody watches: the one check the hot path pays. */
+  private observer: LoopObserver | null = null
+  private readonly observers: LoopObserver[] = []
+  private readonly roundInfo: RoundInfo = { round: 0, ready: [], dispatched: 0, timeoutMs: undefined, waitedMs: 0, busyMs: 0 }
 
   constructor(options: EventLoopOptions = {}) {
     this.selector = options.selector ?? new DefaultSelector()
@@ -50,19 +109,45 @@ export class EventLoop {
 
   /** Registers `fileobj` with `callback` as its data; returns the key (errors as the selector's). */
   register<F extends Selectable>(fileobj: F, events: number, callback: Callback<F>): SelectorKey<Callback<F>> {
-    return this.selector.register(fileobj, events, callback)
+    const key = this.selector.register(fileobj, events, callback)
+    if (this.observer !== null) this.observer.registered(key)
+    return key
   }
 
   /** Changes the events (and the callback, if given) of a registration; returns the new key. */
   modify<F extends Selectable>(fileobj: F, events: number, callback?: Callback<F>): SelectorKey {
     const key = this.selector.lookup(fileobj)
     if (key && key.events === events && (callback === undefined || callback === key.data)) return key
-    return this.selector.modify(fileobj, events, callback ?? this.selector.getKey(fileobj).data)
+    const modified = this.selector.modify(fileobj, events, callback ?? this.selector.getKey(fileobj).data)
+    if (this.observer !== null && key!.events !== events) this.observer.modified(modified, key!.events)
+    return modified
   }
 
   /** Unregisters `fileobj`; returns its key (KeyError if unknown). */
   unregister(fileobj: Selectable): SelectorKey {
-    return this.selector.unregister(fileobj)
+    const key = this.selector.unregister(fileobj)
+    if (this.observer !== null) this.observer.unregistered(key)
+    return key
+  }
+
+  /**
+   * Starts telling `observer` what this loop does (see LoopObserver), from now on: the
+   * registrations made before are in getMap(). Returns a function that stops it.
+   */
+  observe(observer: LoopObserver): () => void {
+    this.observers.push(observer)
+    this.updateObserver()
+    return () => {
+      const i = this.observers.indexOf(observer)
+      if (i < 0) return
+      this.observers.splice(i, 1)
+      this.updateObserver()
+    }
+  }
+
+  private updateObserver(): void {
+    const n = this.observers.length
+    this.observer = n === 0 ? null : n === 1 ? this.observers[0] : new ObserverList([...this.observers])
   }
 
   /** True while `fileobj` is registered with this loop. */
@@ -92,9 +177,12 @@ export class EventLoop {
       while (this.running) {
         const timeout = this.nextTimeout()
         this.waitingUntil = timeout === undefined ? Infinity : performance.now() + timeout
+        const startedAt = this.observer !== null ? performance.now() : 0
         const ready = await this.selector.select(timeout)
+        const selectedAt = this.observer !== null ? performance.now() : 0
         this.waitingUntil = -Infinity
         if (this.trace) this.traceRound(timeout, ready)
+        let dispatched = 0
         for (let i = 0; i < ready.length; i++) {
           const fileobj = ready[i][0].fileobj
           // An earlier callback of this round may have unregistered or modified this object.
@@ -107,8 +195,11 @@ export class EventLoop {
             continue
           }
           this.dispatch(key, mask)
+          dispatched++
         }
         this.runDueTimers()
+        // startedAt is 0 when an observer arrived during the wait: that round is not reported.
+        if (this.observer !== null && startedAt !== 0) this.reportRound(ready, dispatched, timeout, startedAt, selectedAt)
       }
     } finally {
       this.running = false
@@ -126,6 +217,18 @@ export class EventLoop {
   close(): void {
     this.stop()
     this.selector.close()
+  }
+
+  private reportRound(ready: SelectResult, dispatched: number, timeout: number | undefined, startedAt: number, selectedAt: number): void {
+    const r = this.roundInfo
+    r.round++
+    r.ready = ready
+    r.dispatched = dispatched
+    r.timeoutMs = timeout
+    r.waitedMs = selectedAt - startedAt
+    r.busyMs = performance.now() - selectedAt
+    this.observer!.roundDone(r)
+    r.ready = []
   }
 
   private dispatch(key: SelectorKey, mask: number): void {

@@ -99,8 +99,7 @@ async function until(predicate: () => boolean, what: string, timeoutMs = 5000): 
   }
 }
 
-// Selector and net; the threads model accepts through lib/threads/host.ts.
-for (const model of ['selector', 'net']) {
+for (const model of ['selector', 'threads', 'net']) {
   t.test(`echo --model ${model}: connections reset before they are accepted are not served or logged as connects`, async t => {
     const server = await startServer(['echo', '--model', model, '--port', '0'])
     t.teardown(() => server.stop('SIGKILL'))
@@ -293,7 +292,9 @@ for (const model of ['selector', 'net']) {
       server.child.kill(signal)
       clients.forEach(c => clearInterval(c.timer)) // nothing is sent after the signal
       const inFlight = clients.map(c => c.bytesSent() - c.got.length)
-      t.equal(await refusedSoon(server.port), 'ECONNREFUSED', 'new connections are refused once the signal is handled')
+      // ECONNRESET too: a connect that lands in the accept queue just as the listener closes is
+      // completed by the kernel and then reset, never served.
+      t.match(await refusedSoon(server.port), /^(ECONNREFUSED|ECONNRESET)$/, 'new connections are refused once the signal is handled')
       t.equal(server.child.exitCode, null, 'while the connections in flight are still being served')
       behind.s.resume()
       clients.forEach(c => c.s.end()) // each client is done: its FIN follows its last byte

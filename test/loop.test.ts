@@ -1,6 +1,6 @@
 // The event loop: dispatch, stop, timers, wake-ups, error handling and trace.
 import t from 'tap'
-import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, ScanSelector, eventNames } from '../reactor/index.js'
+import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, ScanSelector, eventNames, type LoopObserver, type RoundInfo, type SelectorKey } from '../reactor/index.js'
 import { TimerHeap } from '../reactor/timers.js'
 import { connectionPair } from './helpers/reactor.js'
 
@@ -205,6 +205,74 @@ t.test('trace prints each select round and each dispatch', async t => {
     looped.close()
   }
   t.match(out.join(''), /select #1 \(timeout \d+\.\dms\) → nothing ready/)
+})
+
+/** An observer that writes down what it is told, as lines. */
+function recorder(name = ''): LoopObserver & { lines: string[]; rounds: Array<Omit<RoundInfo, 'ready'> & { readyFds: number[] }> } {
+  const lines: string[] = []
+  const rounds: Array<Omit<RoundInfo, 'ready'> & { readyFds: number[] }> = []
+  return {
+    lines,
+    rounds,
+    registered: (key: SelectorKey) => lines.push(`${name}registered fd ${key.fd} ${eventNames(key.events)}`),
+    modified: (key: SelectorKey, old: number) => lines.push(`${name}modified fd ${key.fd} ${eventNames(old)} → ${eventNames(key.events)}`),
+    unregistered: (key: SelectorKey) => lines.push(`${name}unregistered fd ${key.fd}`),
+    roundDone: (r: Readonly<RoundInfo>) => {
+      const { ready, ...rest } = r
+      rounds.push({ ...rest, readyFds: ready.map(([key]) => key.fd) })
+    },
+  }
+}
+
+t.test('observers are told of registrations, interest changes and rounds; the waker never', async t => {
+  const loop = new EventLoop()
+  t.teardown(() => loop.close())
+  const { client, server } = await connectionPair(t)
+  const before = await connectionPair(t)
+  const earlier = loop.register(before.client, EVENT_READ, () => {})
+  const seen = recorder()
+  const stop = loop.observe(seen)
+  const key = loop.register(client, EVENT_READ, function onReadable(conn) {
+    conn.recv()
+    loop.modify(conn, EVENT_READ | EVENT_WRITE)
+    loop.modify(conn, EVENT_READ | EVENT_WRITE, () => loop.stop()) // the callback only: not an interest change
+  })
+  server.send(Buffer.from('x'))
+  await loop.run()
+  loop.unregister(client)
+  t.same(seen.lines, [`registered fd ${key.fd} R`, `modified fd ${key.fd} R → RW`, `unregistered fd ${key.fd}`])
+  t.notOk(seen.lines.some(l => l.includes(`fd ${earlier.fd} `)), 'what was registered before observe() is not replayed')
+  t.ok(seen.rounds.length >= 2, `${seen.rounds.length} rounds reported`)
+  t.same(seen.rounds.map(r => r.round), seen.rounds.map((_, i) => i + 1), 'rounds numbered from 1')
+  const first = seen.rounds.find(r => r.dispatched > 0)!
+  t.ok(first, 'a round that dispatched')
+  t.same(first.readyFds, [key.fd], 'the ready list as select() returned it')
+  t.equal(first.timeoutMs, undefined, 'no timer: select() could wait for ever')
+  t.ok(first.waitedMs >= 0 && first.busyMs >= 0, 'wait and work timed')
+  const wakerRounds = seen.rounds.filter(r => r.dispatched === 0)
+  t.ok(wakerRounds.every(r => !r.readyFds.includes(earlier.fd)), 'an idle registration is never ready')
+
+  stop()
+  stop() // twice is harmless
+  loop.register(client, EVENT_READ, () => {})
+  t.equal(seen.lines.length, 3, 'nothing after the observer stopped')
+})
+
+t.test('two observers both hear everything; each stops on its own', async t => {
+  const loop = new EventLoop()
+  t.teardown(() => loop.close())
+  const { client } = await connectionPair(t)
+  const a = recorder('a ')
+  const b = recorder('b ')
+  const stopA = loop.observe(a)
+  loop.observe(b)
+  const key = loop.register(client, EVENT_WRITE, () => loop.stop())
+  await loop.run()
+  stopA()
+  loop.modify(client, EVENT_READ)
+  t.same(a.lines, [`a registered fd ${key.fd} W`])
+  t.same(b.lines, [`b registered fd ${key.fd} W`, `b modified fd ${key.fd} W → R`])
+  t.ok(a.rounds.length >= 1 && a.rounds.length === b.rounds.length, 'the same rounds for both')
 })
 
 t.test('eventNames and the timer heap', async t => {

@@ -4,7 +4,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 import { builtUrl } from '../lib/built.js'
-import { Mutex } from '../lib/threads/mutex.js'
+import { Mutex, MutexStats } from '../lib/threads/mutex.js'
 import type { MutexJob } from './fixtures/mutex-worker.js'
 
 const WORKER = builtUrl(new URL('./fixtures/mutex-worker.ts', import.meta.url))
@@ -18,10 +18,10 @@ const READY = 4
 const WORDS = 8
 
 /** Runs THREADS workers on one fresh shared counter, released together; returns the final count. */
-async function race(useLock: boolean): Promise<number> {
+async function race(useLock: boolean, stats?: MutexStats): Promise<number> {
   const sab = new SharedArrayBuffer(WORDS * 4)
   const words = new Int32Array(sab)
-  const job: MutexJob = { sab, useLock, iterations: ITERATIONS, spin: SPIN, gate: GATE, counter: COUNTER, ready: READY }
+  const job: MutexJob = { sab, useLock, iterations: ITERATIONS, spin: SPIN, gate: GATE, counter: COUNTER, ready: READY, stats: stats?.sab }
   const workers = Array.from({ length: THREADS }, () => new Worker(WORKER, { workerData: job, execArgv: [] }))
   const exits = workers.map(w => once(w, 'exit'))
   const deadline = setTimeout(() => workers.forEach(w => void w.terminate()), 30_000)
@@ -72,6 +72,36 @@ t.test('the main thread waits for it with lockAsync, never blocking', async t =>
   t.ok(ticks > 0, 'the main thread kept running while it waited')
   m.unlock()
   t.notOk(m.locked, 'released')
+  await exit
+})
+
+t.test('watched: every acquisition counted, the waits timed, across threads', async t => {
+  const stats = MutexStats.create()
+  const unwatched = Mutex.create()
+  t.equal(await race(true, stats), EXPECTED, 'still exact while counted')
+  const sample = stats.sample(unwatched)
+  t.equal(sample.acquired, EXPECTED, 'one count per lock() of every thread')
+  t.ok(sample.contended > 0 && sample.contended <= EXPECTED, `${sample.contended} of them had to wait`)
+  t.ok(sample.waitedMs > 0 && sample.maxWaitMs > 0 && sample.maxWaitMs <= sample.waitedMs, `waited ${sample.waitedMs} ms in all, ${sample.maxWaitMs} ms at most`)
+  t.same(stats.sample(unwatched), { acquired: 0, contended: 0, waitedMs: 0, maxWaitMs: 0, held: false }, 'a sample is what happened since the last one')
+
+  // The main thread's lockAsync, waiting for a worker that holds the lock.
+  const sab = new SharedArrayBuffer(WORDS * 4)
+  const m = new Mutex(sab, 0)
+  m.watch(stats)
+  const job: MutexJob = { sab, useLock: true, iterations: 0, spin: 0, gate: GATE, counter: COUNTER, ready: READY, holdMs: 200, stats: stats.sab }
+  const worker = new Worker(WORKER, { workerData: job, execArgv: [] })
+  const exit = once(worker, 'exit')
+  await once(worker, 'message')
+  t.equal(stats.sample(m).held, true, 'held, as the sample says')
+  await m.lockAsync()
+  m.unlock()
+  t.ok(m.tryLock(), 'tryLock counts too')
+  m.unlock()
+  const waited = stats.sample(m)
+  t.equal(waited.acquired, 2, "since the last sample (which counted the worker's): lockAsync and tryLock")
+  t.equal(waited.contended, 1, 'only lockAsync waited')
+  t.ok(waited.maxWaitMs > 0 && waited.maxWaitMs === waited.waitedMs, `it waited ${waited.maxWaitMs} ms`)
   await exit
 })
 

@@ -1,11 +1,16 @@
 // `selectloop chat [--model selector|threads] [--host H] [--port P] [--framing auto|line|chunk]
 //                  [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
 //                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
-//                  [--no-console] [--quiet] [--trace]`
+//                  [--no-console] [--quiet] [--trace] [--redis URL] [--room NAME] [--name-expiry S]
+//                  [--server-name NAME] [--workers N|auto] [--schedule rr|os]`
+import { WORKER_OPTIONS, parseWorkerOptions, serveWithWorkers, workerUsage, type WorkerContext } from '../cluster/index.js'
+import { BUS_OPTIONS, busUsage, parseBusOptions } from './bus/options.js'
+import type { ChatIo } from './selector-server.js'
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
+import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
 import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, describeServerTls, tlsServerConfig, tlsServerUsage } from '../tls/options.js'
 
@@ -13,7 +18,11 @@ const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
                        [--max-clients N] [--max-line BYTES] [--max-name N] [--max-outbuf BYTES]
                        [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
-                       [--no-console] [--quiet] [--trace] ${TLS_SERVER_SYNOPSIS}
+                       [--no-console] [--quiet] [--trace]
+                       [--redis URL] [--room NAME] [--name-expiry S] [--server-name NAME]
+                       [--workers N|auto] [--schedule rr|os]
+                       [--web [HOST:]PORT] [--web-token T] [--web-viewers N]
+                       ${TLS_SERVER_SYNOPSIS}
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -34,19 +43,21 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
   --trace        print each select round and dispatch (selector), thread starts and exits (threads)
+${busUsage(15)}
+${workerUsage(15, 'the chat needs --redis with it: Redis is what makes the workers one room')}
+${webUsage(17, 'chat')}
 ${tlsServerUsage(15)}
 
 Operator console (type on the server's stdin): text goes to everyone as [server] text;
 /who, /msg NAME text, /kick NAME.`
 
-export async function startChat(model: ChatModel, options: ChatOptions): Promise<RunningServer> {
+/** Starts `model` (parseChoice has checked it is one of CHAT_MODELS; the switch covers them all). */
+export async function startChat(model: ChatModel, options: ChatOptions, io: ChatIo = {}): Promise<RunningServer> {
   switch (model) {
     case 'selector':
-      return (await import('./selector-server.js')).startSelectorChat(options)
+      return (await import('./selector-server.js')).startSelectorChat(options, io)
     case 'threads':
       return (await import('./threads-server.js')).startThreadsChat(options)
-    default:
-      throw new Error(`model '${model}' is not available yet`)
   }
 }
 
@@ -69,6 +80,9 @@ export async function run(argv: string[]): Promise<void> {
       'no-console': { type: 'boolean' },
       quiet: { type: 'boolean' },
       trace: { type: 'boolean' },
+      ...BUS_OPTIONS,
+      ...WORKER_OPTIONS,
+      ...WEB_OPTIONS,
       ...TLS_SERVER_OPTIONS,
     },
     USAGE,
@@ -80,6 +94,7 @@ export async function run(argv: string[]): Promise<void> {
   const model = parseChoice('--model', v.model, CHAT_MODELS, 'selector')
   const options: ChatOptions = {
     ...D,
+    ...parseBusOptions(v),
     host: v.host ?? D.host,
     port: parsePort(v.port, D.port),
     framing: parseChoice('--framing', v.framing, FRAMINGS, D.framing),
@@ -101,8 +116,26 @@ export async function run(argv: string[]): Promise<void> {
     tls: null,
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
+  if (options.redis !== null && model !== 'selector') throw new UsageError('--redis works with --model selector')
+  const workers = parseWorkerOptions(v)
+  if (workers) {
+    if (v.web !== undefined) throw new UsageError('--web works without --workers: one process serves the web console')
+    if (options.redis === null) throw new UsageError('--workers needs --redis: each worker is a server of its own, and Redis is what makes them one room')
+    if (model !== 'selector') throw new UsageError('--workers works with --model selector')
+  }
   options.tls = tlsServerConfig(v)
   if (options.tls) process.stderr.write(describeServerTls(options.tls))
-  const server = await startChat(model, options)
-  await serveUntilSignalled(server)
+  if (workers) {
+    const start = (w: WorkerContext) =>
+      startChat(
+        model,
+        { ...options, console: options.console && w.console !== null },
+        // Worker 0 has the console and shows the chat; every worker is a server of the room, named apart.
+        { consoleInput: w.console ?? undefined, showChat: w.index === 0, serverSuffix: `/w${w.index + 1}` },
+      )
+    return serveWithWorkers({ ...workers, console: options.console, shutdownGraceMs: options.shutdownGraceMs }, start)
+  }
+  const web = await prepareWeb(v, options.host, 'chat', options.verbose)
+  const server = await startChat(model, { ...options, observer: web?.watch })
+  await serveUntilSignalled(web ? await web.attach(server, options) : server, web?.announce)
 }

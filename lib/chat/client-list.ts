@@ -157,6 +157,11 @@ export class SharedClientList implements Roster {
     this.header[CONNECTED]--
   }
 
+  /** The host's id of the connection that holds `slot` now (0 for a free slot). */
+  serialOf(slot: number): number {
+    return this.records[slot * RECORD_INTS + CONN_ID]
+  }
+
   /**
    * For the main thread's cleanup of a connection whose thread died before it could leave:
    * whether the slot still holds that connection (not a newer one).

@@ -1,5 +1,8 @@
 // The chat server's options, shared by every concurrency model.
+import { BUS_DEFAULTS, type BusOptions } from './bus/options.js'
+import type { ChatObserver } from './observed-roster.js'
 import type { TlsServerConfig } from '../tls/options.js'
+
 export const CHAT_MODELS = ['selector', 'threads'] as const
 export type ChatModel = (typeof CHAT_MODELS)[number]
 
@@ -7,7 +10,7 @@ export type ChatModel = (typeof CHAT_MODELS)[number]
 export const FRAMINGS = ['auto', 'line', 'chunk'] as const
 export type Framing = (typeof FRAMINGS)[number]
 
-export interface ChatOptions {
+export interface ChatOptions extends BusOptions {
   host: string
   port: number
   backlog: number
@@ -38,9 +41,12 @@ export interface ChatOptions {
   pool: number
   /** Speak TLS (--tls): the certificate and handshake bound; null for plain TCP. */
   tls: TlsServerConfig | null
+  /** Who watches the server (the web console): its connections and its room. */
+  observer?: ChatObserver | null
 }
 
 export const CHAT_DEFAULTS: ChatOptions = {
+  ...BUS_DEFAULTS,
   host: '127.0.0.1',
   port: 8070,
   backlog: 511,

@@ -17,8 +17,18 @@
 // flushes what is queued for it, then closes it. A member leaving is announced (`ana left`) once:
 // when the room ends it, or when its connection goes (except at shutdown, when everyone is told
 // `server closing` instead).
+//
+// The room may span servers (bus/bus.ts): everything a member here says or does is also announced
+// to the other servers, and what members elsewhere say arrives as bus events (fromBus()). A name is
+// claimed across the room before it joins; when the bus cannot answer at once, the connection
+// waits in AWAITING_NAME with its claim pending (awaitingClaim() is true: the model stops reading
+// it), what it sent meanwhile is held, and the bus's answer (claimAnswered) lets it in or refuses
+// the name, then replays what was held, in order. With one server (SOLO_BUS) every claim is
+// granted at once and nothing of this happens.
+import type { BusEvent, RoomBus } from './bus/bus.js'
+import { SOLO_BUS } from './bus/bus.js'
 import { OPERATOR_HELP, isQuitWord, parseOperatorLine, parseUserLine } from './commands.js'
-import { checkName } from './names.js'
+import { checkName, nameKey } from './names.js'
 import { line, replies, sanitize } from './replies.js'
 import { SessionState, WHY_TEXT, Why, type Roster, type Session } from './roster.js'
 
@@ -37,12 +47,28 @@ export interface RoomLimits {
   verbose: boolean
 }
 
+/** A name claim the bus has not answered yet; keyed by the connection's serial (the ticket). */
+interface PendingClaim {
+  readonly session: Session
+  readonly name: string
+  /** Messages that came after the name, replayed once the claim is answered. */
+  readonly held: string[]
+}
+
 export class ChatRoom {
+  private readonly pending = new Map<number, PendingClaim>()
+
   constructor(
     private readonly roster: Roster,
     private readonly out: RoomOutput,
     private readonly limits: RoomLimits,
+    private readonly bus: RoomBus = SOLO_BUS,
   ) {}
+
+  /** True while its name claim waits for the bus's answer: the model should not read it meanwhile. */
+  awaitingClaim(s: Session): boolean {
+    return this.pending.has(s.serial)
+  }
 
   /** Its state; CLOSING once the room has forgotten it (it has nothing more to say to it). */
   stateOf(s: Session): SessionState {
@@ -66,6 +92,11 @@ export class ChatRoom {
 
   /** One framed message from a connection. */
   receive(s: Session, text: string): void {
+    const claim = this.pending.get(s.serial)
+    if (claim) {
+      claim.held.push(text) // in order, after the name: replayed when the claim is answered
+      return
+    }
     switch (this.roster.state(s.id)) {
       case SessionState.AWAITING_NAME:
         return this.proposeName(s, text)
@@ -100,6 +131,7 @@ export class ChatRoom {
    * is told. Then it is forgotten. Calling it again is a no-op.
    */
   closed(s: Session, ending: string): void {
+    this.pending.delete(s.serial) // a claim still pending is released when its answer comes
     if (this.roster.state(s.id) === null) return
     const why = this.roster.why(s.id)
     const name = this.roster.unlist(s.id) // Python's clients.remove(conn)
@@ -108,58 +140,175 @@ export class ChatRoom {
     if (this.limits.verbose) this.out.log(`disconnect ${s.peer} (${this.counts()})`)
   }
 
-  /** A line typed on the server's console. */
-  operator(text: string): void {
+  /**
+   * A line typed on the server's console. Its answers (to /who, /msg, /kick, a mistake) go to
+   * `answer`: the console's stdout unless another caller (the web console) asks for them.
+   */
+  operator(text: string, answer: (line: string) => void = line => this.out.console(line)): void {
     const command = parseOperatorLine(text)
     switch (command.kind) {
       case 'empty':
         return
       case 'say':
-        return this.roster.broadcast(line(replies.operatorSaid(sanitize(command.text))), null)
+        this.roster.broadcast(line(replies.operatorSaid(sanitize(command.text))), null)
+        return this.bus.announce({ kind: 'operator', text: command.text })
       case 'who':
-        return this.out.console(replies.who(this.roster.names()))
+        return answer(this.whoIsHere())
       case 'msg': {
         const to = this.roster.find(command.to)
-        if (to === null) return this.out.console(replies.noSuchUser(command.to))
-        this.roster.deliver(to, line(replies.operatorWhispered(sanitize(command.text))))
-        return this.out.console(`sent to ${this.roster.nameOf(to)}`)
+        if (to !== null) {
+          this.roster.deliver(to, line(replies.operatorWhispered(sanitize(command.text))))
+          return answer(`sent to ${this.roster.nameOf(to)}`)
+        }
+        const remote = this.bus.findRemote(command.to)
+        if (remote === null) return answer(replies.noSuchUser(command.to))
+        this.bus.announce({ kind: 'whisper', from: null, to: remote.name, text: command.text })
+        return answer(`sent to ${remote.name} (on ${remote.server})`)
       }
       case 'kick': {
         const target = this.roster.find(command.name)
-        if (target === null) return this.out.console(replies.noSuchUser(command.name))
-        this.roster.deliver(target, line(replies.kicked()))
-        this.out.console(`kicked ${this.roster.nameOf(target)}`)
-        return this.end(target, Why.KICKED)
+        if (target !== null) {
+          this.roster.deliver(target, line(replies.kicked()))
+          answer(`kicked ${this.roster.nameOf(target)}`)
+          return this.end(target, Why.KICKED)
+        }
+        const remote = this.bus.findRemote(command.name)
+        if (remote === null) return answer(replies.noSuchUser(command.name))
+        this.bus.announce({ kind: 'kick', name: remote.name })
+        return answer(`kicked ${remote.name} (on ${remote.server})`)
       }
       case 'usage':
-        return this.out.console(command.usage)
+        return answer(command.usage)
       case 'quit':
       case 'unknown':
-        return this.out.console(`operator commands: ${OPERATOR_HELP}`)
+        return answer(`operator commands: ${OPERATOR_HELP}`)
     }
   }
 
-  /** Server shutdown: everyone still here is told, then closed (nobody is told who left). */
+  /**
+   * Server shutdown: everyone still here is told, then closed (nobody here is told who left; the
+   * other servers are: for them this server's members leave).
+   */
   shutdown(): void {
     const goodbye = line(replies.closing())
+    this.pending.clear()
     for (const id of this.roster.shutdown()) {
+      const name = this.roster.state(id) === SessionState.CHATTING ? this.roster.nameOf(id) : null
       this.roster.deliver(id, goodbye)
       this.roster.close(id, Why.SHUTDOWN)
+      if (name !== null) this.leaveRoom(name)
+    }
+  }
+
+  /** Something from the other servers of the room (see bus/bus.ts). */
+  fromBus(event: BusEvent): void {
+    switch (event.kind) {
+      case 'joined':
+        this.roster.broadcast(line(replies.joined(event.name)), null)
+        if (this.limits.verbose) this.out.console(replies.joined(event.name))
+        return
+      case 'left':
+        this.roster.broadcast(line(replies.left(event.name)), null)
+        if (this.limits.verbose) {
+          if (event.gone) this.out.log(`${event.name} (on ${event.server}) left: its server stopped renewing its name`)
+          this.out.console(replies.left(event.name))
+        }
+        return
+      case 'said': {
+        const said = replies.said(sanitize(event.name), sanitize(event.text))
+        this.roster.broadcast(line(said), null)
+        if (this.limits.verbose) this.out.console(said)
+        return
+      }
+      case 'operator':
+        return this.roster.broadcast(line(replies.operatorSaid(sanitize(event.text))), null)
+      case 'whisper': {
+        const to = this.roster.find(event.to)
+        if (to === null) return // gone meanwhile: as a line to someone who just left
+        const text = sanitize(event.text)
+        return this.roster.deliver(to, line(event.from === null ? replies.operatorWhispered(text) : replies.whispered(sanitize(event.from), text)))
+      }
+      case 'kick': {
+        const target = this.roster.find(event.name)
+        if (target === null) return
+        this.roster.deliver(target, line(replies.kicked()))
+        if (this.limits.verbose) this.out.log(`${this.roster.nameOf(target)}: kicked by the operator on ${event.server}`)
+        return this.end(target, Why.KICKED)
+      }
+      case 'claim':
+        return this.claimAnswered(event.ticket, event.name, event.answer)
+      case 'lost': {
+        const id = this.roster.find(event.name)
+        if (id === null) return
+        this.tell(id, replies.nameLost(this.roster.nameOf(id)!))
+        return this.end(id, Why.NAME_LOST, false) // the name is someone else's now: not ours to release
+      }
+      case 'down':
+        return this.roster.broadcast(line(replies.othersOutOfReach()), null)
+      case 'up':
+        return this.roster.broadcast(line(replies.othersBack()), null)
     }
   }
 
   private proposeName(s: Session, text: string): void {
     if (isQuitWord(text)) return this.end(s.id, Why.QUIT)
-    const check = checkName(text, this.limits.maxName, name => this.roster.isTaken(name))
+    const check = checkName(text, this.limits.maxName, name => this.roster.isTaken(name) || this.claiming(name) || this.bus.heldElsewhere(name))
     if (!check.ok) return this.tell(s.id, replies.nameRefused(check.reason))
     const name = check.name
-    const count = this.roster.join(s.id, name) // Python's clients.append(conn)
+    switch (this.bus.claim(name, s.serial)) {
+      case 'granted':
+        return this.join(s, name)
+      case 'taken':
+        return this.tell(s.id, replies.nameRefused(`the name ${name} is taken`))
+      case 'unreachable':
+        return this.tell(s.id, replies.nameUncheckable())
+      case 'pending':
+        this.pending.set(s.serial, { session: s, name, held: [] })
+        return
+    }
+  }
+
+  /** True while a connection here waits for its claim on `name` (ignoring case). */
+  private claiming(name: string): boolean {
+    if (this.pending.size === 0) return false
+    const key = nameKey(name)
+    for (const claim of this.pending.values()) if (nameKey(claim.name) === key) return true
+    return false
+  }
+
+  /** The bus answered a pending claim: in, or refused; then what was held is replayed in order. */
+  private claimAnswered(ticket: number, name: string, answer: 'granted' | 'taken' | 'unreachable'): void {
+    const claim = this.pending.get(ticket)
+    this.pending.delete(ticket)
+    if (!claim || this.roster.state(claim.session.id) !== SessionState.AWAITING_NAME) {
+      if (answer === 'granted') this.bus.release(name) // its connection went meanwhile
+      return
+    }
+    const s = claim.session
+    if (answer === 'granted') this.join(s, claim.name)
+    else if (answer === 'taken') this.tell(s.id, replies.nameRefused(`the name ${claim.name} is taken`))
+    else this.tell(s.id, replies.nameUncheckable())
+    for (const text of claim.held) {
+      if (this.roster.state(s.id) === SessionState.CLOSING) break
+      this.receive(s, text) // a refused client's next line is its next try, as ever
+    }
+  }
+
+  private join(s: Session, name: string): void {
+    const count = this.roster.join(s.id, name) + this.bus.remoteMembers().length // Python's clients.append(conn)
     this.tell(s.id, replies.welcome(name, count))
     this.roster.broadcast(line(replies.joined(name)), s.id)
+    this.bus.announce({ kind: 'joined', name })
     if (this.limits.verbose) {
       this.out.log(`${name} joined from ${s.peer} (${this.counts()})`)
       this.out.console(replies.joined(name))
     }
+  }
+
+  /** /who: this server's members, and with other servers, theirs and where each one is. */
+  private whoIsHere(): string {
+    const here = this.bus.serverName
+    return here === null ? replies.who(this.roster.names()) : replies.whoAcross(here, this.roster.names(), this.bus.remoteMembers())
   }
 
   private chat(s: Session, text: string): void {
@@ -173,15 +322,18 @@ export class ChatRoom {
       case 'say': {
         const said = replies.said(name, sanitize(command.text))
         this.roster.broadcast(line(said), s.id) // encoded once, shared by every recipient
+        this.bus.announce({ kind: 'said', name, text: command.text })
         if (this.limits.verbose) this.out.console(said)
         return
       }
       case 'who':
-        return this.tell(s.id, replies.who(this.roster.names()))
+        return this.tell(s.id, this.whoIsHere())
       case 'msg': {
         const to = this.roster.find(command.to)
-        if (to === null) return this.tell(s.id, replies.noSuchUser(command.to))
-        return this.roster.deliver(to, line(replies.whispered(name, sanitize(command.text))))
+        if (to !== null) return this.roster.deliver(to, line(replies.whispered(name, sanitize(command.text))))
+        const remote = this.bus.findRemote(command.to)
+        if (remote === null) return this.tell(s.id, replies.noSuchUser(command.to))
+        return this.bus.announce({ kind: 'whisper', from: name, to: remote.name, text: command.text })
       }
       case 'usage':
         return this.tell(s.id, command.usage)
@@ -192,26 +344,36 @@ export class ChatRoom {
   }
 
   /** The room ends a connection: a member leaves (everyone else is told), and it is CLOSING. */
-  private end(id: number, why: Why): void {
+  private end(id: number, why: Why, release = true): void {
     const name = this.roster.unlist(id)
-    if (name !== null) this.announceLeft(name, WHY_TEXT[why])
+    if (name !== null) this.announceLeft(name, WHY_TEXT[why], release)
     this.roster.close(id, why)
   }
 
-  /** A member is out of the list: everyone still in it hears `NAME left`. */
-  private announceLeft(name: string, reason: string): void {
+  /** A member is out of the list: everyone still in it hears `NAME left`, here and on the other servers. */
+  private announceLeft(name: string, reason: string, release = true): void {
     this.roster.broadcast(line(replies.left(name)), null)
+    this.leaveRoom(name, release)
     if (this.limits.verbose) {
       this.out.log(`${name} left: ${reason} (${this.counts()})`)
       this.out.console(replies.left(name))
     }
   }
 
+  /**
+   * The other servers hear that a member here left; its name is free again (freed first: whoever
+   * hears `left` and tries the name finds it free).
+   */
+  private leaveRoom(name: string, release = true): void {
+    if (release) this.bus.release(name)
+    this.bus.announce({ kind: 'left', name })
+  }
+
   private tell(id: number, text: string): void {
     this.roster.deliver(id, line(text))
   }
 
-  /** "2 chatting, 3 connected", for log lines. */
+  /** "2 chatting, 3 connected", for log lines (this server's own). */
   private counts(): string {
     return `${this.roster.memberCount} chatting, ${this.roster.connectionCount} connected`
   }

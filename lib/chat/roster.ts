@@ -26,6 +26,7 @@ export const Why = {
   KICKED: 4,
   DROPPED: 5,
   SHUTDOWN: 6,
+  NAME_LOST: 7,
 } as const
 export type Why = (typeof Why)[keyof typeof Why]
 
@@ -38,6 +39,7 @@ export const WHY_TEXT: Record<Why, string> = {
   [Why.KICKED]: 'kicked by the operator',
   [Why.DROPPED]: 'dropped: not reading',
   [Why.SHUTDOWN]: 'server closing',
+  [Why.NAME_LOST]: 'name taken on another server while cut off',
 }
 
 /** One connection as the room sees it. The model creates it and passes it to every call. */

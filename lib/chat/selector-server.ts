@@ -30,15 +30,25 @@
 // while (TCP slows it down), and one timer re-opens the throttled ones.
 //
 // With --idle-timeout, one sweep timer (not one per connection) closes the silent ones.
+//
+// With --redis the room spans servers (bus/redis.ts): the bus's inbox (other servers' messages,
+// answers to name claims, Redis lost and back) is one more file object in the selector, so the
+// room hears the other servers between its own sockets' events, never from a Node callback.
+import type { Readable } from 'node:stream'
+import os from 'node:os'
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog } from '../log.js'
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { runOnLoop, type RunningServer } from '../server-lifecycle.js'
 import { MessageFramer } from './framing.js'
 import { MapRoster } from './map-roster.js'
+import { ObservedRoster } from './observed-roster.js'
 import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
 import { line, replies } from './replies.js'
 import { ChatRoom } from './room.js'
+import { SOLO_BUS, type BusEvent, type RoomBus } from './bus/bus.js'
+import type { Inbox } from '../inbox.js'
 import { SessionState, type Session } from './roster.js'
 import { TokenBucket } from './token-bucket.js'
 import { describeServerTlsError } from '../tls/errors.js'
@@ -57,11 +67,13 @@ const THROTTLE_TICK_MS = 50
 /** After our FIN, how long and how much we keep reading (and discarding) for the peer to close. */
 const LINGER_MS = 1000
 const LINGER_BYTES = 256 * 1024
+/** Bus events handled per round of the loop, at most: a burst from the other servers cannot starve the sockets. */
+const BUS_EVENTS_PER_ROUND = 256
 
 /** What a connection needs of its server (as the echo's SessionHost): nothing else of it is seen. */
 export interface ChatConnectionHost {
   readonly loop: Pick<EventLoop, 'register' | 'modify' | 'unregister' | 'callLater'>
-  readonly room: Pick<ChatRoom, 'stateOf' | 'who' | 'receive' | 'tooLong' | 'closed'>
+  readonly room: Pick<ChatRoom, 'stateOf' | 'who' | 'receive' | 'tooLong' | 'closed' | 'awaitingClaim'>
   /** --idle-timeout is on: keep `lastActive`. */
   readonly tracksIdle: boolean
   /** Marks it for the end-of-round settle (output, interest, teardown). */
@@ -70,11 +82,13 @@ export interface ChatConnectionHost {
   throttle(c: ChatConnection): void
   /** Ends it: the room is told (others hear `left` if it was chatting), the socket goes (reset if abrupt). */
   remove(c: ChatConnection, reason: string, abrupt: boolean): void
+  /** Who watches (lib/observer.ts); null or absent: nobody. */
+  readonly observer?: ServerObserver | null
 }
 
 export type ConnectionLimits = Pick<ChatOptions, 'framing' | 'maxLine' | 'maxOutbuf' | 'maxRate'>
 
-export class ChatConnection implements Session {
+export class ChatConnection implements Session, ObservedConnection {
   readonly serial: number
   readonly peer: string
   private readonly framer: MessageFramer
@@ -98,6 +112,7 @@ export class ChatConnection implements Session {
   private discarded = 0
   /** The bound on CLOSING: first for the flush, then for the linger. */
   private closeTimer: TimerHandle | null = null
+  private readonly observer: ServerObserver | null
 
   constructor(
     readonly id: number,
@@ -110,6 +125,12 @@ export class ChatConnection implements Session {
     this.framer = MessageFramer.forConnection(limits.framing, limits.maxLine)
     this.bucket = TokenBucket.forChat(limits.maxRate, limits.maxLine)
     this.maxOutbuf = limits.maxOutbuf
+    this.observer = host.observer ?? null
+  }
+
+  /** Bytes queued for this client and not yet sent. */
+  queuedBytes(): number {
+    return this.outBytes
   }
 
   /** Throttled: true once its allowance has come back. */
@@ -158,6 +179,7 @@ export class ChatConnection implements Session {
     }
     if (data === null) return
     if (this.host.tracksIdle) this.lastActive = performance.now()
+    if (this.observer !== null && data.length > 0) this.observer.received(this, data.length)
     if (this.bucket?.take(data.length)) this.host.throttle(this)
     if (data.length === 0) {
       this.peerDone = true
@@ -206,6 +228,7 @@ export class ChatConnection implements Session {
         if (this.out.length > 1 && this.out[0].length < COALESCE_BYTES) this.mergeHead()
         const head = this.out[0]
         const sent = this.conn.send(head)
+        if (this.observer !== null) this.observer.sent(this, sent, head.length)
         this.outBytes -= sent
         if (sent < head.length) {
           this.out[0] = head.subarray(sent)
@@ -242,7 +265,10 @@ export class ChatConnection implements Session {
     }
     if (this.failure !== null) return this.host.remove(this, this.failure, true)
     if (this.host.room.stateOf(this) === SessionState.CLOSING) return this.settleClosing()
-    this.setInterest((this.throttled ? 0 : EVENT_READ) | (this.outBytes > 0 ? EVENT_WRITE : 0))
+    // Not read while throttled, nor while its name claim waits for the other servers' answer
+    // (what it already sent is held by the room, in order).
+    const reading = !this.throttled && !this.host.room.awaitingClaim(this)
+    this.setInterest((reading ? EVENT_READ : 0) | (this.outBytes > 0 ? EVENT_WRITE : 0))
   }
 
   /** CLOSING: flush (bounded), then linger (bounded), then close. */
@@ -284,6 +310,7 @@ export class SelectorChatServer implements ChatConnectionHost {
   readonly loop: EventLoop
   readonly room: ChatRoom
   readonly tracksIdle: boolean
+  readonly observer: ServerObserver | null
   private readonly roster: MapRoster
   private readonly conns = new Map<number, ChatConnection>()
   private nextId = 1
@@ -300,9 +327,16 @@ export class SelectorChatServer implements ChatConnectionHost {
   private readonly refusals = new RateLimitedLog()
   private readonly acceptErrors = new RateLimitedLog()
 
+  /**
+   * `bus`: the other servers of the room (SOLO_BUS: none). `io.consoleInput`: where operator
+   * commands come from (default stdin; a worker gets them from its primary); `io.showChat`: show
+   * the conversation on stdout (default true; off for all workers but one, so it shows once).
+   */
   constructor(
     readonly listener: Listener,
     readonly options: ChatOptions,
+    readonly bus: RoomBus = SOLO_BUS,
+    io: ChatIo = {},
   ) {
     this.loop = new EventLoop({ trace: options.trace })
     this.roster = new MapRoster({
@@ -313,13 +347,18 @@ export class SelectorChatServer implements ChatConnectionHost {
       },
     })
     this.operator = new OperatorConsole(options.maxLine, text => this.room.operator(text), () => this.closeConsole())
-    this.room = new ChatRoom(this.roster, { log, console: text => this.operator.print(text) }, options)
+    this.observer = options.observer ?? null
+    const showChat = io.showChat ?? true
+    // Watched, the room's roster tells the watcher who is in which state and what everyone hears.
+    const roster = options.observer ? new ObservedRoster(this.roster, options.observer, id => id) : this.roster
+    this.room = new ChatRoom(roster, { log, console: text => showChat && this.operator.print(text) }, options, bus)
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
+    if (bus.inbox) this.loop.register(bus.inbox, EVENT_READ, this.onBus)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()
     if (options.console) {
       // The operator's terminal, watched by the same selector as the sockets.
-      this.consoleReader = new StreamReader(process.stdin)
+      this.consoleReader = new StreamReader(io.consoleInput ?? process.stdin)
       this.loop.register(this.consoleReader, EVENT_READ, this.onConsole)
     }
   }
@@ -339,12 +378,14 @@ export class SelectorChatServer implements ChatConnectionHost {
       if (this.tracksIdle) c.lastActive = performance.now()
       this.conns.set(c.id, c)
       this.loop.register(conn, EVENT_READ, c.onEvent)
+      if (this.observer !== null) this.observer.connectionOpened(c, conn)
       if (this.roster.connectionCount < this.options.maxClients) {
         this.room.open(c)
         continue
       }
       // Never in the room (so CLOSING): told why, and closed once that line is out.
       c.refused = true
+      if (this.observer !== null) this.observer.stateChanged(c, 'REFUSED')
       c.enqueue(line(replies.full(this.options.maxClients)))
       this.refusals.log(`refused ${c.peer}: server full (${this.options.maxClients} clients)`)
     }
@@ -408,6 +449,22 @@ export class SelectorChatServer implements ChatConnectionHost {
     this.scheduleSettle()
   }
 
+  /** A line for the operator's console from elsewhere (the web console): answers go to `answer`. */
+  operatorLine(text: string, answer: (line: string) => void): void {
+    this.room.operator(text, answer)
+    this.scheduleSettle()
+  }
+
+  /** The bus's callback: a batch of what the other servers said (bounded, so sockets get their turn). */
+  private readonly onBus = (inbox: Inbox<BusEvent>): void => {
+    for (let n = 0; n < BUS_EVENTS_PER_ROUND; n++) {
+      const event = inbox.take()
+      if (event === null) break
+      this.room.fromBus(event)
+    }
+    this.scheduleSettle()
+  }
+
   private closeConsole(): void {
     if (!this.consoleReader) return
     if (this.loop.isRegistered(this.consoleReader)) this.loop.unregister(this.consoleReader)
@@ -446,6 +503,7 @@ export class SelectorChatServer implements ChatConnectionHost {
     if (abrupt) c.conn.reset()
     else c.conn.close()
     this.room.closed(c, reason)
+    if (this.observer !== null) this.observer.connectionClosed(c, reason)
     if (this.stopping) this.scheduleSettle() // the last one gone stops the loop
   }
 
@@ -456,6 +514,8 @@ export class SelectorChatServer implements ChatConnectionHost {
     this.loop.unregister(this.listener)
     this.listener.close()
     this.closeConsole()
+    // The other servers still hear this one's members leave (room.shutdown()); their chat no longer reaches here.
+    if (this.bus.inbox && this.loop.isRegistered(this.bus.inbox)) this.loop.unregister(this.bus.inbox)
     this.room.shutdown()
     this.scheduleSettle()
     this.loop.callLater(this.options.shutdownGraceMs, () => {
@@ -477,7 +537,15 @@ function describeSocketError(err: unknown): string {
   }
 }
 
-export async function startSelectorChat(options: ChatOptions): Promise<RunningServer> {
+/** What a chat server reads and shows besides its sockets (see SelectorChatServer's constructor). */
+export interface ChatIo {
+  consoleInput?: Readable
+  showChat?: boolean
+  /** Added to the default server name (a worker's `/w1`). */
+  serverSuffix?: string
+}
+
+export async function startSelectorChat(options: ChatOptions, io: ChatIo = {}): Promise<RunningServer> {
   const listener = await Listener.listen({
     host: options.host,
     port: options.port,
@@ -485,6 +553,34 @@ export async function startSelectorChat(options: ChatOptions): Promise<RunningSe
     lingerMs: options.shutdownGraceMs,
     tls: options.tls ?? undefined,
   })
-  const server = new SelectorChatServer(listener, options)
-  return runOnLoop(listener, server)
+  let bus: RoomBus = SOLO_BUS
+  if (options.redis !== null) {
+    const { RedisBus } = await import('./bus/redis.js')
+    const serverName = options.serverName ?? `${os.hostname()}:${listener.address().port}${io.serverSuffix ?? ''}`
+    try {
+      bus = await RedisBus.connect({ url: options.redis, room: options.room, expiryMs: options.nameExpiryMs, serverName })
+    } catch (err) {
+      listener.close()
+      throw err
+    }
+  }
+  const server = new SelectorChatServer(listener, options, bus, io)
+  options.observer?.serverStarted({
+    protocol: 'chat',
+    model: 'selector',
+    loop: server.loop,
+    operator: async (text, answer) => server.operatorLine(text, answer),
+    lock: null,
+  })
+  const running = runOnLoop(listener, server)
+  // The loop ends once every client is gone; then the bus lets go of Redis (and the process can end).
+  const done = running.done.then(() => bus.close())
+  return {
+    ...running,
+    done,
+    async stop() {
+      server.stop()
+      await done
+    },
+  }
 }

@@ -38,6 +38,8 @@ import { BrokenPipeError, SocketTimeoutError, isDisconnect, type BlockingConnect
 import type { ThreadContext, ThreadInit } from '../threads/handler.js'
 import { SharedClientList } from './client-list.js'
 import { MessageFramer, type Framed } from './framing.js'
+import { MutexStats } from '../threads/mutex.js'
+import { ObservedRoster, RoomEventQueue } from './observed-roster.js'
 import type { Framing } from './options.js'
 import { ChatRoom } from './room.js'
 import { SessionState, Why, type Session } from './roster.js'
@@ -57,6 +59,10 @@ export interface ChatThreadsShared {
     /** --max-rate (0: none): bytes per second read from one client at most. */
     maxRate: number
   }
+  /** MutexStats counters for the list's lock, when its use is watched. */
+  lockStats?: SharedArrayBuffer | null
+  /** The room events' shared counter (observed-roster.ts), when watched. */
+  roomEvents?: SharedArrayBuffer | null
 }
 
 /**
@@ -76,13 +82,17 @@ let options: ChatThreadsShared['options']
 let room: ChatRoom
 const logLines: string[] = []
 const consoleLines: string[] = []
+/** What the room told its watcher under the lock, sent after it (null: nobody watches). */
+let roomEvents: RoomEventQueue | null = null
 
 export function init(ctx: ThreadInit): void {
   const shared = ctx.shared as ChatThreadsShared
   options = shared.options
   list = new SharedClientList(shared.list, ctx.slots, options)
+  if (shared.lockStats) list.lock.watch(new MutexStats(shared.lockStats))
   const collect = { log: (m: string) => logLines.push(m), console: (l: string) => consoleLines.push(l) }
-  room = new ChatRoom(list, collect, options)
+  if (shared.roomEvents) roomEvents = new RoomEventQueue(shared.roomEvents)
+  room = new ChatRoom(roomEvents ? new ObservedRoster(list, roomEvents, slot => list.serialOf(slot)) : list, collect, options)
 }
 
 export function handle(conn: BlockingConnection, ctx: ThreadContext): void {
@@ -94,6 +104,7 @@ export function handle(conn: BlockingConnection, ctx: ThreadContext): void {
     } finally {
       if (logLines.length > 0) for (const m of logLines.splice(0)) ctx.log(m)
       if (consoleLines.length > 0) ctx.print(consoleLines.splice(0).join('\n') + '\n')
+      if (roomEvents !== null && roomEvents.size > 0) ctx.emit(roomEvents.take())
     }
   }
   let ending = 'end of input'

@@ -11,6 +11,8 @@ import { type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../built.js'
 import { ThreadHost, slotCountFor } from '../threads/host.js'
 import { SharedClientList } from './client-list.js'
+import { MutexStats } from '../threads/mutex.js'
+import { ObservedRoster, RoomEventQueue, RoomEventSequencer, roomEventCounter, type RoomEvent } from './observed-roster.js'
 import { OperatorConsole } from './operator-console.js'
 import type { ChatOptions } from './options.js'
 import { replies } from './replies.js'
@@ -49,7 +51,15 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
   if (outBytes < options.maxOutbuf) {
     log(`--max-outbuf ${options.maxOutbuf} is more than a connection's output ring holds here (${outBytes}): clients are dropped when it is full`)
   }
+  const observer = options.observer ?? null
+  // Watched: how the list's lock is taken, counted by every thread into the same counters.
+  const lockStats = observer ? MutexStats.create() : null
+  // Watched: the room's events, numbered under the lock by whichever thread has it, replayed here in order.
+  const roomEventSeq = observer ? roomEventCounter() : null
+  const sequencer = observer ? new RoomEventSequencer(observer) : null
   const shared: ChatThreadsShared = {
+    lockStats: lockStats?.sab ?? null,
+    roomEvents: roomEventSeq,
     list: SharedClientList.allocate(slotCount, options.maxName),
     options: {
       framing: options.framing,
@@ -78,8 +88,12 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       // Its thread normally leaves the list itself; one that died before it could is removed here.
       if (list.stateNow(slot) !== null) void locked(() => abandon(slot, id))
     },
+    observer,
+    // The room's changes, as each connection's thread saw them under the lock.
+    onHandlerEvent: events => sequencer!.push(events as RoomEvent[]),
   })
   const list = new SharedClientList(shared.list, host.slots, options)
+  if (lockStats) list.lock.watch(lockStats)
   /** Runs `fn` holding the list's lock, taken without blocking the main thread. */
   async function locked(fn: () => void): Promise<void> {
     await list.lock.lockAsync()
@@ -87,15 +101,25 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       fn()
     } finally {
       list.lock.unlock()
+      if (mainEvents !== null && mainEvents.size > 0) sequencer!.push(mainEvents.take())
     }
   }
   // The main thread's deliveries never wait (a full ring is a drop), so its room never blocks.
   const operator = new StdinConsole(options.maxLine, text => locked(() => room.operator(text)))
-  const room = new ChatRoom(list, { log, console: text => operator.print(text) }, options)
+  const mainEvents = roomEventSeq ? new RoomEventQueue(roomEventSeq) : null
+  const roster = mainEvents ? new ObservedRoster(list, mainEvents, slot => list.serialOf(slot)) : list
+  const room = new ChatRoom(roster, { log, console: text => operator.print(text) }, options)
   /** Lock held. A thread died before it could leave: its connection goes as any other (unless its slot has moved on). */
   function abandon(slot: number, id: number): void {
     if (list.holds(slot, id)) room.closed({ id: slot, serial: id, peer: `connection ${id}` }, 'its thread died')
   }
+  observer?.serverStarted({
+    protocol: 'chat',
+    model: 'threads',
+    loop: null,
+    operator: (text, answer) => locked(() => room.operator(text, answer)),
+    lock: lockStats ? () => lockStats.sample(list.lock) : null,
+  })
   await host.start()
 
   let stopping = false

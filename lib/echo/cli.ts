@@ -1,15 +1,19 @@
 // `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
-//                  [--grace S] [--max-threads N] [--pool N] [--trace] [--quiet]`
+//                  [--grace S] [--max-threads N] [--pool N] [--trace] [--quiet] [--workers N|auto] [--schedule rr|os]`
+import { WORKER_OPTIONS, parseWorkerOptions, workerUsage, serveWithWorkers } from '../cluster/index.js'
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
+import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, describeServerTls, tlsServerConfig, tlsServerUsage } from '../tls/options.js'
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
                        [--max-conns N] [--idle-timeout S] [--grace S] [--max-threads N] [--pool N]
-                       [--trace] [--quiet] ${TLS_SERVER_SYNOPSIS}
+                       [--trace] [--quiet] [--workers N|auto] [--schedule rr|os]
+                       [--web [HOST:]PORT] [--web-token T] [--web-viewers N]
+                       ${TLS_SERVER_SYNOPSIS}
 
   --model         concurrency model (default selector)
   --host          address to bind (default ${ECHO_DEFAULTS.host})
@@ -24,6 +28,8 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
                   (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
   --trace         print each select round and dispatch (selector), thread starts and exits (threads)
   --quiet         do not log connects and disconnects
+${workerUsage(16)}
+${webUsage(18, 'echo')}
 ${tlsServerUsage(16)}`
 
 /** Starts `model` (parseChoice has checked it is one of ECHO_MODELS; the switch covers them all). */
@@ -52,6 +58,8 @@ export async function run(argv: string[]): Promise<void> {
       'max-conns': { type: 'string' },
       'idle-timeout': { type: 'string' },
       grace: { type: 'string' },
+      ...WORKER_OPTIONS,
+      ...WEB_OPTIONS,
       ...TLS_SERVER_OPTIONS,
     },
     USAGE,
@@ -76,8 +84,15 @@ export async function run(argv: string[]): Promise<void> {
     tls: null,
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
+  const workers = parseWorkerOptions(v)
+  if (workers) {
+    if (v.web !== undefined) throw new UsageError('--web works without --workers: one process serves the web console')
+    if (model === 'threads') throw new UsageError('--workers works with --model selector or net (threads: one process is the model)')
+  }
   options.tls = tlsServerConfig(v)
   if (options.tls) process.stderr.write(describeServerTls(options.tls))
-  const server = await startEcho(model, options)
-  await serveUntilSignalled(server)
+  if (workers) return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs }, () => startEcho(model, options))
+  const web = await prepareWeb(v, options.host, 'echo', options.verbose)
+  const server = await startEcho(model, { ...options, observer: web?.watch })
+  await serveUntilSignalled(web ? await web.attach(server, null) : server, web?.announce)
 }

@@ -7,6 +7,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { handshakeFailure } from '../tls/server.js'
 import { RateLimitedLog, log } from '../log.js'
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
 
@@ -36,6 +37,7 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       sockets.delete(socket)
       if (options.verbose) log(`disconnect ${socket.remoteAddress}:${socket.remotePort} (${sockets.size} active)`)
     })
+    if (options.observer) observe(options.observer, socket)
     socket.pipe(socket)
   }
   const server = options.tls
@@ -69,6 +71,7 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
   })
   server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
   const address = server.address() as net.AddressInfo
+  options.observer?.serverStarted({ protocol: 'echo', model: 'net', loop: null, operator: null, lock: null })
   let resolveDone!: () => void
   const done = new Promise<void>(r => (resolveDone = r))
   return {
@@ -85,4 +88,21 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       clearTimeout(linger)
     },
   }
+}
+
+let nextId = 1
+
+/** A watched connection: its socket counts the bytes; its client's FIN starts the drain. */
+function observe(observer: ServerObserver, socket: net.Socket): void {
+  const seen: ObservedConnection = {
+    id: nextId++,
+    peer: `${socket.remoteAddress}:${socket.remotePort}`,
+    queuedBytes: () => socket.writableLength,
+    bytesIn: () => socket.bytesRead,
+    bytesOut: () => socket.bytesWritten,
+  }
+  observer.connectionOpened(seen, null)
+  observer.stateChanged(seen, 'OPEN')
+  socket.once('end', () => observer.stateChanged(seen, 'DRAINING'))
+  socket.once('close', hadError => observer.connectionClosed(seen, hadError ? 'connection reset' : 'closed'))
 }

@@ -1,5 +1,7 @@
 // The echo server's options, shared by every model.
+import type { ServerObserver } from '../observer.js'
 import type { TlsServerConfig } from '../tls/options.js'
+
 export const ECHO_MODELS = ['selector', 'threads', 'net'] as const
 export type EchoModel = (typeof ECHO_MODELS)[number]
 
@@ -23,6 +25,8 @@ export interface EchoOptions {
   idleTimeoutMs: number
   /** Speak TLS (--tls): the certificate and handshake bound; null for plain TCP. */
   tls: TlsServerConfig | null
+  /** Who watches the server (the web console): told of connections, states, reads and writes. */
+  observer?: ServerObserver | null
 }
 
 export const ECHO_DEFAULTS: EchoOptions = {

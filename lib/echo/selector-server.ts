@@ -14,6 +14,7 @@
 // client half-closes, so every byte a client sent is echoed, or until the grace time is over.
 import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, type Selectable } from '../../reactor/index.js'
 import { RateLimitedLog, log } from '../log.js'
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import { runOnLoop } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
@@ -38,10 +39,15 @@ export type EchoConnection = Selectable & Pick<Connection, 'recv' | 'send' | 'sh
 export interface SessionHost {
   readonly loop: Pick<EventLoop, 'modify' | 'unregister' | 'isRegistered'>
   readonly tracksIdle: boolean
+  /** Who watches (lib/observer.ts); null or absent: nobody, and each report is one null check. */
+  readonly observer?: ServerObserver | null
   sessionClosed(session: EchoSession, reason: string): void
 }
 
-export class EchoSession {
+let nextSessionId = 1
+
+export class EchoSession implements ObservedConnection {
+  readonly id = nextSessionId++
   state: EchoState = EchoState.OPEN
   private pending: Buffer[] = []
   private pendingBytes = 0
@@ -49,12 +55,19 @@ export class EchoSession {
   /** performance.now() of the last bytes received; kept only with --idle-timeout. */
   lastActive = 0
   readonly peer: string
+  private readonly observer: ServerObserver | null
 
   constructor(
     readonly conn: EchoConnection,
     private readonly server: SessionHost,
   ) {
     this.peer = `${conn.remoteAddress}:${conn.remotePort}`
+    this.observer = server.observer ?? null
+  }
+
+  /** Bytes read and not yet echoed. */
+  queuedBytes(): number {
+    return this.pendingBytes
   }
 
   /** The loop's callback for this connection: one step of the state machine. */
@@ -85,12 +98,15 @@ export class EchoSession {
       if (data === null) return // would block
       if (data.length === 0) {
         this.state = EchoState.DRAINING
+        if (this.observer !== null) this.observer.stateChanged(this, this.state)
         return
       }
       if (this.server.tracksIdle) this.lastActive = performance.now()
+      if (this.observer !== null) this.observer.received(this, data.length)
       if (this.pendingBytes === 0) {
         // Write-through: most echoes fit the send buffer at once and never touch `pending`.
         const sent = this.conn.send(data)
+        if (this.observer !== null) this.observer.sent(this, sent, data.length)
         if (sent === data.length) continue
         this.queue(data.subarray(sent))
       } else this.queue(data)
@@ -107,6 +123,7 @@ export class EchoSession {
     while (this.pending.length > 0) {
       const head = this.pending[0]
       const sent = this.conn.send(head)
+      if (this.observer !== null) this.observer.sent(this, sent, head.length)
       this.pendingBytes -= sent
       if (sent < head.length) {
         this.pending[0] = head.subarray(sent)
@@ -145,6 +162,7 @@ export class EchoSession {
 export class SelectorEchoServer implements SessionHost {
   readonly loop: EventLoop
   readonly tracksIdle: boolean
+  readonly observer: ServerObserver | null
   private readonly sessions = new Set<EchoSession>()
   private stopping = false
   private readonly refusals = new RateLimitedLog()
@@ -158,6 +176,7 @@ export class SelectorEchoServer implements SessionHost {
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()
+    this.observer = options.observer ?? null
   }
 
   /**
@@ -197,12 +216,17 @@ export class SelectorEchoServer implements SessionHost {
       if (this.tracksIdle) session.lastActive = performance.now()
       this.sessions.add(session)
       this.loop.register(conn, EVENT_READ, session.onEvent)
+      if (this.observer !== null) {
+        this.observer.connectionOpened(session, conn)
+        this.observer.stateChanged(session, session.state)
+      }
       if (this.options.verbose) log(`connect ${session.peer} (${this.sessions.size} active)`)
     }
   }
 
   sessionClosed(session: EchoSession, reason: string): void {
     this.sessions.delete(session)
+    if (this.observer !== null) this.observer.connectionClosed(session, reason)
     if (this.options.verbose) log(`disconnect ${session.peer}: ${reason} (${this.sessions.size} active)`)
     if (this.stopping && this.sessions.size === 0) this.loop.stop()
   }
@@ -238,5 +262,6 @@ export class SelectorEchoServer implements SessionHost {
 export async function startSelectorEcho(options: EchoOptions): Promise<RunningServer> {
   const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog, tls: options.tls ?? undefined })
   const server = new SelectorEchoServer(listener, options)
+  options.observer?.serverStarted({ protocol: 'echo', model: 'selector', loop: server.loop, operator: null, lock: null })
   return runOnLoop(listener, server)
 }

@@ -18,7 +18,9 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     idleTimeoutMs: options.idleTimeoutMs,
     trace: options.trace,
     verbose: options.verbose,
+    observer: options.observer,
   })
+  options.observer?.serverStarted({ protocol: 'echo', model: 'threads', loop: null, operator: null, lock: null })
   await host.start()
   const server = createStreamServer(options.tls, socket => host.serve(socket), options.maxConnections)
   await new Promise<void>((resolve, reject) => {
@@ -39,8 +41,8 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     port: address.port,
     done,
     stop() {
-      // Stop accepting; every handler sees end of input and finishes its echo; the rest are
-      // reset and their threads terminated after the grace period.
+      // Stop accepting; every handler sees end of input and finishes its echo, then FIN. After
+      // the grace period the rest are closed with what they had echoed (ThreadHost.stop).
       stopping ??= (async () => {
         const closed = new Promise<void>(r => server.close(() => r()))
         await host.stop(options.shutdownGraceMs)

@@ -179,6 +179,10 @@ export class BlockingConnection implements ConnectionInfo {
     if (this.writeShut) throw new BrokenPipeError('cannot send after shutdown()')
     const flags = this.outbound.flags()
     if (flags & FLAG_RESET) throw resetError(this.outbound.resetReason())
-    if (flags & FLAG_CLOSED) throw new BrokenPipeError('broken pipe: the connection is closed')
+    if (flags & FLAG_CLOSED) {
+      // Output refused while the input was reset too (the server's grace ran out): say why.
+      if (this.inbound.flags() & FLAG_RESET) throw resetError(this.inbound.resetReason())
+      throw new BrokenPipeError('broken pipe: the connection is closed')
+    }
   }
 }

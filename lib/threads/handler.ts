@@ -29,6 +29,11 @@ export interface ThreadInit {
   log(message: string): void
   /** Text for the server's stdout, as is (include the newline). */
   print(text: string): void
+  /**
+   * Hands `event` (anything structured clone can copy) to the main thread: the host's
+   * onHandlerEvent. For what the server's watcher should hear of (the chat room's changes).
+   */
+  emit(event: unknown): void
 }
 
 export interface ThreadContext extends ThreadInit {
@@ -62,7 +67,12 @@ export interface ServeMessage {
 }
 
 /** How a handler ended: normally, by a disconnect (reset, broken pipe), or by a bug. */
-export type Outcome = 'ok' | 'disconnect' | 'error'
+export const Outcome = {
+  OK: 'ok',
+  DISCONNECT: 'disconnect',
+  ERROR: 'error',
+} as const
+export type Outcome = (typeof Outcome)[keyof typeof Outcome]
 
 /**
  * thread → host. Output goes through the host ('print'): a thread's own process.stdout/stderr
@@ -73,3 +83,4 @@ export type ThreadMessage =
   | { type: 'ready' }
   | { type: 'done'; slot: number; outcome: Outcome; error?: string }
   | { type: 'print'; stream: 'stdout' | 'stderr'; text: string }
+  | { type: 'event'; event: unknown }

@@ -120,6 +120,16 @@ export class Ring {
     return Atomics.load(this.ctl, SPACE_SEQ)
   }
 
+  /** Readers blocked (or about to block) waiting for data; a snapshot, for tests and diagnostics. */
+  readersWaiting(): number {
+    return Atomics.load(this.ctl, READER_WAITING)
+  }
+
+  /** Writers blocked (or about to block) waiting for space; a snapshot, for tests and diagnostics. */
+  writersWaiting(): number {
+    return Atomics.load(this.ctl, WRITER_WAITING)
+  }
+
   /** The consumer's sink refuses more bytes (see SINK_FULL above); a snapshot. */
   sinkFull(): boolean {
     return Atomics.load(this.ctl, SINK_FULL) !== 0

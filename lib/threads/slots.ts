@@ -4,8 +4,12 @@
 // outbound ring through the same table, behind a lock of its own.
 //
 // Memory is reserved, not touched: Linux gives the buffer zero pages lazily, so RSS grows only
-// with the ring space connections actually use. The two directions may have different sizes
-// (the chat's outbound ring is its per-recipient output bound; its inbound one can stay small).
+// with the ring space connections actually use. A page once used stays resident, for the slot's
+// next connections: nothing in JavaScript can hand pages of a live SharedArrayBuffer back. Free
+// slots are reused last-freed first, so after a flood that is at most (peak connections) × (ring
+// bytes each touched), and later floods reuse it rather than add to it. The two directions may
+// have different sizes (the chat's outbound ring is its per-recipient output bound; its inbound
+// one can stay small).
 import { Ring } from './ring.js'
 
 const SLOT_COUNT = 0

@@ -5,7 +5,7 @@
 // idle in its event loop, costing no CPU, until the next `serve` message.
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { BlockingConnection, isDisconnect } from './connection.js'
-import type { HandlerModule, HostMessage, Outcome, ServeMessage, ThreadBoot, ThreadContext, ThreadMessage } from './handler.js'
+import { Outcome, type HandlerModule, type HostMessage, type ServeMessage, type ThreadBoot, type ThreadContext, type ThreadMessage } from './handler.js'
 import { SlotTable } from './slots.js'
 import { timestamp } from '../log.js'
 
@@ -21,7 +21,11 @@ function print(text: string): void {
   post({ type: 'print', stream: 'stdout', text })
 }
 
-const ctx: ThreadContext = { shared: boot.shared, slots, threadId, log, print }
+function emit(event: unknown): void {
+  post({ type: 'event', event })
+}
+
+const ctx: ThreadContext = { shared: boot.shared, slots, threadId, log, print, emit }
 const handler = (await import(boot.handlerUrl)) as HandlerModule
 if (typeof handler.handle !== 'function') throw new Error(`${boot.handlerUrl} does not export handle(conn, ctx)`)
 handler.init?.(ctx)
@@ -32,13 +36,13 @@ function post(message: ThreadMessage): void {
 
 function serve(msg: ServeMessage): void {
   const conn = new BlockingConnection(slots.inbound(msg.slot), slots.outbound(msg.slot), msg)
-  let outcome: Outcome = 'ok'
+  let outcome: Outcome = Outcome.OK
   let error: string | undefined
   try {
     handler.handle(conn, ctx)
   } catch (err) {
-    outcome = isDisconnect(err) ? 'disconnect' : 'error'
-    error = err instanceof Error ? (outcome === 'error' ? (err.stack ?? err.message) : err.message) : String(err)
+    outcome = isDisconnect(err) ? Outcome.DISCONNECT : Outcome.ERROR
+    error = err instanceof Error ? (outcome === Outcome.ERROR ? (err.stack ?? err.message) : err.message) : String(err)
   }
   // Whatever happened, the connection is finished here: flush and FIN (a no-op if already closed).
   conn.close()

@@ -203,8 +203,12 @@ export class Chatters {
 
   private constructor(private readonly options: Required<ChattersOptions>) {}
 
-  /** Connects and joins them all (they are not talking yet: see talk()). */
-  static async join(port: number, options: ChattersOptions = {}): Promise<Chatters> {
+  /**
+   * Connects and joins them all (they are not talking yet: see talk()). With several ports (the
+   * servers of one room), client i joins ports[i % ports.length].
+   */
+  static async join(port: number | readonly number[], options: ChattersOptions = {}): Promise<Chatters> {
+    const ports = typeof port === 'number' ? [port] : port
     const chatters = new Chatters({
       count: 3,
       prefix: 'ok',
@@ -216,7 +220,7 @@ export class Chatters {
     const every = chatters.options.keepAliveMs
     if (every > 0) chatters.keepAlive = setInterval(() => chatters.clients.forEach(c => c.socket.writable && c.write('\n')), every)
     try {
-      for (let i = 0; i < chatters.options.count; i++) await chatters.add(port, i)
+      for (let i = 0; i < chatters.options.count; i++) await chatters.add(ports[i % ports.length], i)
     } catch (err) {
       chatters.close()
       throw err

@@ -5,6 +5,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawnCli as spawnBuiltCli, waitForListening, type CliSpawnOptions } from '../../bench/cli-process.js'
 import { stopChild } from '../../bench/child.js'
+import { threadServerWrapper } from './thread-coverage.js'
 
 export { CLI } from '../../bench/cli-process.js'
 
@@ -46,11 +47,12 @@ export type SpawnOptions = CliSpawnOptions
  * in NODE_OPTIONS (and re-adds it to every child it sees spawned), and Node runs such preloads in
  * every worker thread too — each with its own loader-hooks thread: a connection-thread then starts
  * in ~150 ms instead of ~30, and 200 concurrent clients cost half a minute of start-up. `env -u`
- * drops them just before node starts. (Those servers' coverage is not collected.)
+ * drops them just before node starts. Their coverage, threads included, is V8's own
+ * (thread-coverage.ts).
  */
 function preloadFree(args: string[]): string[] {
   const i = args.indexOf('--model')
-  return i >= 0 && args[i + 1] === 'threads' ? ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'] : []
+  return i >= 0 && args[i + 1] === 'threads' ? threadServerWrapper() : []
 }
 
 /** Spawns `node dist/bin/selectloop.js ...args` with piped stdin/stdout/stderr (a server, a client). */

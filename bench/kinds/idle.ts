@@ -1,0 +1,92 @@
+// The idle kind: hold N idle connections on a fresh server (`selectloop load --idle N`), check
+// that each is served before and after the hold, and report what each costs the server in memory.
+import type { CellKind, CellRun, IdleCell, RowBase, RunSettings } from '../cells.js'
+import type { IdleOptions, IdleResult } from '../idle.js'
+import type { FdLimit } from '../../lib/fd-limit.js'
+import { runLoadProcess } from '../load-process.js'
+import { FlagKind, type Flag } from '../flags.js'
+import { describeFailures } from '../load.js'
+import { median } from '../stats.js'
+import { int } from '../format.js'
+import type { RunningBenchServer } from '../servers.js'
+
+export interface IdleRow extends RowBase {
+  kind: 'idle'
+  conns: number
+  holdMs: number
+  /** Medians over the runs. */
+  connected: number | null
+  accepted: number | null
+  stillServed: number | null
+  rssBeforeKb: number | null
+  rssAfterKb: number | null
+  perConnKb: number | null
+  /** The server's threads while holding them. */
+  threads: number | null
+  fdLimit: FdLimit | null
+  serverFdLimit: FdLimit | null
+  results: IdleResult[]
+}
+
+async function runOnce(cell: IdleCell, server: RunningBenchServer, s: RunSettings): Promise<CellRun<IdleResult>> {
+  const options: IdleOptions = {
+    host: server.host,
+    port: server.port,
+    conns: cell.conns,
+    holdMs: cell.holdMs,
+    timeoutMs: Math.max(s.timeoutMs, 10_000),
+    serverPid: server.pid,
+  }
+  return runLoadProcess<IdleResult>({ mode: 'idle', json: true, options }, server.pid, cell.holdMs + 180_000)
+}
+
+function idleFlags(cell: IdleCell, results: IdleResult[], failure: string | null): Flag[] {
+  if (results.length === 0) return [{ kind: FlagKind.FAILED, reason: failure ?? 'no result' }]
+  const flags: Flag[] = []
+  for (const r of results) {
+    if (r.connected < r.requested) {
+      flags.push({ kind: FlagKind.CONNECT, reason: `${r.requested - r.connected} of ${r.requested} connections not made (${describeFailures(r.connectFailures)})` })
+    }
+    if (r.stillServed < r.connected) {
+      const why = describeFailures(r.probeFailures)
+      flags.push({ kind: FlagKind.ERRORS, reason: `${r.connected - r.stillServed} of ${r.connected} connections not served to the end of the ${cell.holdMs / 1000} s hold (${why})` })
+    }
+  }
+  return flags
+}
+
+export const idleKind: CellKind<IdleCell, IdleResult, IdleRow> = {
+  kind: 'idle',
+  label: cell => `${int(cell.conns)} idle connections held ${cell.holdMs / 1000} s`,
+  // Connecting thousands and probing them twice takes a few seconds besides the hold.
+  seconds: cell => cell.holdMs / 1000 + 2 + cell.conns / 2000,
+  run: runOnce,
+  serverSeenAtEnd: r => r.server?.rssAfterKb != null,
+  summary: r => `${int(r.accepted)}/${int(r.requested)} served, ${r.server?.perConnKb ?? '-'} KiB per connection`,
+  row(cell, server, runs) {
+    const results = runs.flatMap(r => (r.result ? [r.result] : []))
+    const failure = results.length ? null : (runs.find(r => r.failure)?.failure ?? 'no result')
+    const m = (pick: (r: IdleResult) => number | null | undefined) => median(results.map(pick))
+    return {
+      type: 'cell',
+      ...cell,
+      server,
+      runs: results.length,
+      flags: idleFlags(cell, results, failure),
+      failure,
+      notes: [...new Set([...runs.flatMap(r => (r.note ? [r.note] : [])), ...results.flatMap(r => r.notes)])],
+      rssPeakKb: median(runs.map(r => r.rssPeakKb)),
+      threadsPeak: median(runs.map(r => r.threadsPeak)),
+      connected: m(r => r.connected),
+      accepted: m(r => r.accepted),
+      stillServed: m(r => r.stillServed),
+      rssBeforeKb: m(r => r.server?.rssBeforeKb),
+      rssAfterKb: m(r => r.server?.rssAfterKb),
+      perConnKb: m(r => r.server?.perConnKb),
+      threads: m(r => r.server?.threads),
+      fdLimit: results[0]?.fdLimit ?? null,
+      serverFdLimit: results[0]?.serverFdLimit ?? null,
+      results,
+    }
+  },
+}
