@@ -32,7 +32,17 @@ export interface IdleCell {
   holdMs: number
 }
 
-export type Cell = ClosedCell | RateCell | IdleCell
+/**
+ * `conns` loops, each: connect (with TLS, a handshake), one echo of `size` bytes, close, and
+ * again: connections (handshakes) a second, what a new connection costs the server.
+ */
+export interface ChurnCell {
+  kind: 'churn'
+  size: number
+  conns: number
+}
+
+export type Cell = ClosedCell | RateCell | IdleCell | ChurnCell
 export type CellKindName = Cell['kind']
 
 /** A cell as the runner plans it: which servers it runs on (all of them when absent). */
@@ -109,6 +119,8 @@ export function cellKey(cell: Cell): string {
       return `rate/${cell.size}/${cell.conns}/${cell.pipeline}/${cell.rate}`
     case 'idle':
       return `idle/${cell.conns}/${cell.holdMs}`
+    case 'churn':
+      return `churn/${cell.size}/${cell.conns}`
   }
 }
 
@@ -121,5 +133,7 @@ export function cellOf(row: { kind: CellKindName; size?: number; conns?: number;
       return { kind: 'rate', size: row.size!, conns: row.conns!, pipeline: row.pipeline!, rate: row.rate! }
     case 'idle':
       return { kind: 'idle', conns: row.conns!, holdMs: row.holdMs! }
+    case 'churn':
+      return { kind: 'churn', size: row.size!, conns: row.conns! }
   }
 }

@@ -3,7 +3,7 @@
 // comparison with a saved run. Plain text, aligned columns, numbers right-aligned.
 import type { BenchRow, HeaderRow, UnavailableRow } from './runner.js'
 import { KIND_ORDER, kindOf, viewOf, type CellRow } from './kinds/index.js'
-import { cellOf, type Cell, type ClosedCell, type IdleCell, type RateCell } from './cells.js'
+import { cellOf, type Cell, type ChurnCell, type ClosedCell, type IdleCell, type RateCell } from './cells.js'
 import type { Column } from './view.js'
 import type { Comparison } from './compare.js'
 import { FlagKind } from './flags.js'
@@ -74,6 +74,8 @@ export function planText(cells: Cell[]): string {
   }
   const rated = cells.filter((c): c is RateCell => c.kind === 'rate')
   if (rated.length) parts.push(`open loop at ${list(rated.map(c => c.rate), x => x.toLocaleString('en-US'))} msgs/s over ${list(rated.map(c => c.conns))} connections`)
+  const churn = cells.filter((c): c is ChurnCell => c.kind === 'churn')
+  if (churn.length) parts.push(`churn (connect, one echo, close, again) at ${list(churn.map(c => c.conns))} at once × ${list(churn.map(c => c.size), formatSize)}`)
   const idle = cells.filter((c): c is IdleCell => c.kind === 'idle')
   if (idle.length) parts.push(`${list(idle.map(c => c.conns), x => x.toLocaleString('en-US'))} idle connections`)
   return parts.join('; ')

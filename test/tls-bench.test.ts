@@ -1,8 +1,8 @@
 // The load generator, the bench and the soak over TLS, on tiny runs (no assertion about speed):
 // load --tls verifies the server's certificate and checks every echoed byte; load --churn counts
 // connections (handshakes) a second, and tells refusals, wrong bytes and a server gone apart;
-// bench --tls gives every server one certificate, compared with net's over TLS; soak --tls runs
-// every client over TLS and comes out clean.
+// bench --tls gives every server one certificate and adds a churn cell compared with net's, in the
+// table, the JSON lines and the HTML report; soak --tls runs every client over TLS and comes out clean.
 import t from 'tap'
 import { once } from 'node:events'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -15,7 +15,7 @@ import { runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
 import { parseBehaviour, startEchoVariant } from './fixtures/misbehaving-echo.js'
 import { freePort } from './helpers/net.js'
 import type { BenchRow, HeaderRow } from '../bench/runner.js'
-import type { LoadRow } from '../bench/kinds/index.js'
+import type { CellRow, ChurnRow, LoadRow } from '../bench/kinds/index.js'
 
 const cert = testCertificate()
 
@@ -84,11 +84,11 @@ t.test('churn against servers that misbehave: refusals, wrong bytes, a server th
   t.match(none.failure, /^no connection made \(ECONNREFUSED 3\)/, 'nothing listening: said at once')
 })
 
-t.test('bench --tls: every model over TLS with one certificate, compared with net', async t => {
+t.test('bench --tls: every model over TLS with one certificate; a churn cell beside net in the table, the JSON and the HTML report', async t => {
   const out = mkdtempSync(path.join(tmpdir(), 'selectloop-bench-tls-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   // Without tap's preloads: the bench starts a node process per server and per run.
-  const child = spawnBuilt(['bench', '--tls', '--models', 'selector,net', '--conns', '2', '--duration', '0.4', '--warmup', '0.1', '--max-noise', '100000', '--out', out], {
+  const child = spawnBuilt(['bench', '--tls', '--models', 'selector,net', '--conns', '2', '--churn', '2', '--duration', '0.4', '--warmup', '0.1', '--max-noise', '100000', '--out', out], {
     wrapper: ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'],
   })
   let stdout = ''
@@ -99,15 +99,32 @@ t.test('bench --tls: every model over TLS with one certificate, compared with ne
   const rows = file('.jsonl').split('\n').filter(Boolean).map(l => JSON.parse(l) as BenchRow)
   const header = rows[0] as HeaderRow
   t.match(header.options.tls, { caFile: String, insecure: false }, 'the header says TLS, the load verifying the certificate')
-  const cells = rows.filter((r): r is LoadRow => r.type === 'cell' && r.kind === 'closed')
-  t.same(cells.map(c => c.server).sort(), ['net', 'selector'])
-  for (const c of cells) {
+  t.same(
+    header.options.cells,
+    [{ kind: 'closed', size: 1024, conns: 2, pipeline: 1 }, { kind: 'churn', size: 1024, conns: 2 }],
+    'the plan: the closed cell, then the churn cell',
+  )
+  const cells = rows.filter((r): r is CellRow => r.type === 'cell')
+  t.same(cells.map(c => `${c.kind} ${c.server}`).sort(), ['churn net', 'churn selector', 'closed net', 'closed selector'])
+  for (const c of cells.filter((r): r is LoadRow => r.kind === 'closed')) {
     t.ok(c.results.every(r => r.tls && r.mode === 'closed'), `${c.server}: the echo path over TLS`)
     t.ok((c.msgsPerSec ?? 0) > 0 && c.errorTotal === 0 && c.connectFailures === 0, `${c.server}: ${c.msgsPerSec} msgs/s, no errors`)
     t.ok(c.serverCpuUsPerMsg !== null && c.ratioToNet !== null, `${c.server}: CPU per message, and a ratio to net`)
   }
+  for (const c of cells.filter((r): r is ChurnRow => r.kind === 'churn')) {
+    t.ok(c.tls && c.results.every(r => r.tls && r.mode === 'churn'), `${c.server} churn: over TLS`)
+    t.ok((c.connsPerSec ?? 0) > 0 && c.errorTotal === 0 && c.connectFailures === 0, `${c.server} churn: ${c.connsPerSec} handshakes/s, none failed`)
+    t.ok(c.serverCpuUsPerConn !== null && c.ratioToNet !== null, `${c.server} churn: CPU per handshake, and a ratio to net`)
+    t.same(c.flags, [], `${c.server} churn: not flagged`)
+  }
   t.match(stdout, /over TLS: every server has the one certificate made for the run/, 'the header says so')
-  t.match(file('.html'), /<td>transport<\/td><td>over TLS:/, 'the HTML report says TLS')
+  t.match(stdout, /Closed loop: [^]*msgs\/s[^]*vs net/, 'the echo path table')
+  t.match(stdout, /Churn: what a new connection costs:\n *size +at once +server +handshakes\/s +p50 ms +p99 ms +CPU µs\/conn[^]*vs net/, 'the churn table')
+  t.match(stdout, /^1 KiB +2 +(selector|net) +[\d,]+ /m, 'a churn row with its handshakes/s')
+  const html = file('.html')
+  t.match(html, /<td>transport<\/td><td>over TLS:/, 'the HTML report says TLS')
+  t.match(html, /<section id="kind-churn"[^]*<th[^>]*>handshakes\/s<\/th>[^]*<th[^>]*>vs net<\/th>/, "the HTML report's churn section and table")
+  t.match(file('.svg'), /handshakes a second, one 1 KiB echo each/, 'the churn chart')
 })
 
 t.test('soak --tls: every client over TLS, a short run comes out clean', async t => {
