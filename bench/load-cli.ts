@@ -13,7 +13,7 @@ import { TLS_CLIENT_OPTIONS, TLS_CLIENT_SYNOPSIS, tlsClientArgs, tlsClientSettin
 const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K] [--rate R]
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]
                        [--churn] ${TLS_CLIENT_SYNOPSIS}
-       selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json]
+       selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json] ${TLS_CLIENT_SYNOPSIS}
 
   --target      the echo server to load (required)
   --conns       connections (default ${LOAD_DEFAULTS.conns})
@@ -123,8 +123,7 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
   if (v.idle !== undefined) {
     if (v.churn) throw new UsageError('--churn and --idle: one or the other')
     const conns = parseIntegerOption('--idle', v.idle, 1, 1_000_000)
-    if (tls) throw new UsageError('--tls works with the load, not yet with --idle')
-    return { mode: 'idle', json, options: { host, port, conns, holdMs, timeoutMs, ...serverPid } }
+    return { mode: 'idle', json, options: { host, port, conns, holdMs, timeoutMs, ...serverPid, ...(tls ? { tls } : {}) } }
   }
   if (v.churn && (v.rate !== undefined || v.pipeline !== undefined)) {
     throw new UsageError(`--churn sends one message per connection and goes as fast as the server lets it: no ${v.rate !== undefined ? '--rate' : '--pipeline'}`)
@@ -173,7 +172,7 @@ export function loadArgs(command: LoadCommand): string[] {
   }
   args.push('--timeout', formatSeconds(timeoutMs))
   if (command.mode === 'load' && command.options.rate !== undefined) args.push('--rate', String(command.options.rate))
-  if (command.mode === 'load') args.push(...tlsClientArgs(command.options.tls))
+  args.push(...tlsClientArgs(command.options.tls))
   if (serverPid !== undefined) args.push('--server-pid', String(serverPid))
   if (command.json) args.push('--json')
   return args
@@ -317,7 +316,7 @@ export function commandLine(words: string[]): string {
 
 export function formatIdle(r: IdleResult): string {
   const lines = [
-    `idle → ${r.target}: ${r.requested} connections requested, held ${r.holdS} s`,
+    `idle → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.requested} connections requested, held ${r.holdS} s`,
     `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)})`,
     `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${describeFailures(r.probeFailures)})`,
   ]

@@ -64,7 +64,8 @@ t.test('the command line: options → argv → options is the identity', async t
   t.throws(() => parseLoadArgs(['--target', ':1', '--churn', '--rate', '5']), { name: 'UsageError', message: /--churn .* no --rate/ })
   t.throws(() => parseLoadArgs(['--target', ':1', '--churn', '--pipeline', '2']), { name: 'UsageError', message: /--churn .* no --pipeline/ })
   t.throws(() => parseLoadArgs(['--target', ':1', '--churn', '--idle', '2']), { name: 'UsageError', message: /--churn and --idle/ })
-  const idle: LoadCommand = { mode: 'idle', json: true, options: { host: '::1', port: 1, conns: 1_000_000, holdMs: 0, timeoutMs: 86_400_000, serverPid: 1 } }
+  const insecure = { caFile: null, insecure: true }
+  const idle: LoadCommand = { mode: 'idle', json: true, options: { host: '::1', port: 1, conns: 1_000_000, holdMs: 0, timeoutMs: 86_400_000, serverPid: 1, tls: insecure } }
   t.strictSame(roundTrip(idle), idle, 'every idle option, an IPv6 host, the longest timeout')
   t.strictSame(loadArgs(idle).slice(0, 2), ['--target', '[::1]:1'], 'an IPv6 host in brackets')
 

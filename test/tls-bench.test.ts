@@ -25,7 +25,7 @@ async function load(args: string[]): Promise<{ code: number | null; result: Load
   return { code, result: JSON.parse(c.stdout()) as LoadResult, stderr: c.stderr() }
 }
 
-t.test('load --tls and load --churn against a TLS echo server', async t => {
+t.test('load --tls, load --churn and load --idle --tls against a TLS echo server', async t => {
   const server = await startServer(['echo', '--port', '0', '--quiet', '--tls', '--cert', cert.certFile, '--key', cert.keyFile])
   t.teardown(() => server.stop())
   const target = ['--target', `127.0.0.1:${server.port}`, '--duration', '0.5', '--warmup', '0.2', '--conns', '4']
@@ -42,6 +42,10 @@ t.test('load --tls and load --churn against a TLS echo server', async t => {
   t.ok(churn.result.messages > 0, `${churn.result.messages} cycles: connect, handshake, one echo, close`)
   t.equal(churn.result.errorTotal, 0)
   t.same(churn.result.connectFailures, {})
+
+  const idle = spawnCli(['load', '--target', `127.0.0.1:${server.port}`, '--idle', '3', '--hold', '0.1', '--tls', '--ca', cert.certFile, '--json'])
+  t.equal(await idle.exited, 0, idle.stderr())
+  t.match(JSON.parse(idle.stdout()), { tls: true, connected: 3, accepted: 3, stillServed: 3 }, 'idle TLS connections, each served before and after the hold')
 
   const untrusted = await load([...target, '--tls'])
   t.equal(untrusted.code, 1, 'the default verifies: a self-signed certificate fails every connect')
