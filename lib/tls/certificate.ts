@@ -7,7 +7,9 @@
 // @peculiar/x509 and pkijs, and their own dependencies) and takes a few milliseconds.
 import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import tls from 'node:tls'
 
 export interface ServerCertificate {
@@ -79,6 +81,21 @@ export function loadCertificate(certFile: string, keyFile: string): ServerCertif
     throw new Error(`--key ${keyFile}: not a usable private key (${firstLine(e.message)})`)
   }
   return { ...describeCertificate(cert, key, certFile, parsed), keySource: keyFile }
+}
+
+/**
+ * Writes `cert` as PEM files (cert.pem, key.pem) into a new directory only this user can read,
+ * removed when this process exits: for other processes to be given with --cert/--key (the
+ * workers of --workers, the servers of one bench or soak run). Returns their paths.
+ */
+export function writeCertificateFiles(cert: Pick<ServerCertificate, 'cert' | 'key'>): { certFile: string; keyFile: string } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'selectloop-tls-'))
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  const certFile = path.join(dir, 'cert.pem')
+  const keyFile = path.join(dir, 'key.pem')
+  writeFileSync(certFile, cert.cert, { mode: 0o600 })
+  writeFileSync(keyFile, cert.key, { mode: 0o600 })
+  return { certFile, keyFile }
 }
 
 function describeCertificate(cert: string, key: string, source: string, parsed = new X509Certificate(cert)): ServerCertificate {

@@ -1,13 +1,11 @@
 // The TLS options, declared once and spread into each command's option table: the servers'
 // (`echo`, `chat`: --tls, --cert, --key, --handshake-timeout) and the clients' (`client`, `load`,
 // `bench`, `soak`: --tls, --ca, --insecure). Each command's usage gets its lines from here too.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
+import { readFileSync } from 'node:fs'
 import tls from 'node:tls'
 import { UsageError, parseNumberOption } from '../cli/args.js'
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, type TlsClientOptions, type TlsServerOptions } from '../../reactor/index.js'
-import { loadCertificate, selfSignedCertificate, type ServerCertificate } from './certificate.js'
+import { loadCertificate, selfSignedCertificate, writeCertificateFiles, type ServerCertificate } from './certificate.js'
 
 export const TLS_SERVER_OPTIONS = {
   tls: { type: 'boolean' },
@@ -97,12 +95,7 @@ export function describeServerTls(config: TlsServerConfig): string {
 export function certificateArgs(config: TlsServerConfig): string[] {
   const c = config.certificate
   if (c.source !== 'self-signed') return ['--cert', c.source, '--key', c.keySource ?? '']
-  const dir = mkdtempSync(path.join(tmpdir(), 'selectloop-tls-'))
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
-  const certFile = path.join(dir, 'cert.pem')
-  const keyFile = path.join(dir, 'key.pem')
-  writeFileSync(certFile, c.cert, { mode: 0o600 })
-  writeFileSync(keyFile, c.key, { mode: 0o600 })
+  const { certFile, keyFile } = writeCertificateFiles(c)
   return ['--cert', certFile, '--key', keyFile]
 }
 

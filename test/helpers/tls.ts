@@ -1,14 +1,11 @@
 // TLS for tests: one certificate per test process (made as the servers make theirs, by
 // lib/tls/certificate.ts, and written to a temporary directory for --cert/--key/--ca), and the
 // TLS transport that runs the selector contract and the reactor helpers over TLS connections.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import net from 'node:net'
 import tls from 'node:tls'
 import { once } from 'node:events'
 import { Listener, TlsConnection } from '../../reactor/index.js'
-import { selfSignedCertificate, type ServerCertificate } from '../../lib/tls/certificate.js'
+import { selfSignedCertificate, writeCertificateFiles, type ServerCertificate } from '../../lib/tls/certificate.js'
 import type { Transport } from './reactor.js'
 
 export interface TestCertificate extends ServerCertificate {
@@ -22,13 +19,7 @@ let made: TestCertificate | null = null
 export function testCertificate(): TestCertificate {
   if (made) return made
   const cert = selfSignedCertificate()
-  const dir = mkdtempSync(path.join(tmpdir(), 'selectloop-tls-'))
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
-  const certFile = path.join(dir, 'cert.pem')
-  const keyFile = path.join(dir, 'key.pem')
-  writeFileSync(certFile, cert.cert)
-  writeFileSync(keyFile, cert.key, { mode: 0o600 })
-  made = { ...cert, certFile, keyFile }
+  made = { ...cert, ...writeCertificateFiles(cert) }
   return made
 }
 
