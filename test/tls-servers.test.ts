@@ -1,9 +1,12 @@
 // Every server over TLS, as a real process: echo (selector, threads, net) byte-exact from 1 B to
 // several MB and with many clients at once; chat (selector, threads) with line and chunk clients;
-// the certificate's fingerprint on stderr; the clients' verification (--ca, --insecure, neither).
+// the certificate's fingerprint on stderr; the clients' verification (--ca, --insecure, neither);
+// --workers sharing the primary's one certificate.
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import type tls from 'node:tls'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import path from 'node:path'
 import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
 import { Collector, patternBytes } from './helpers/net.js'
 import { ChatClient } from './helpers/chat.js'
@@ -137,4 +140,40 @@ t.test('client chat|echo --tls: verified with --ca, refused without, accepted wi
   t.match(c.stderr(), `server certificate SHA-256 ${cert.fingerprint}, verified`)
   c.child.stdin.end()
   t.equal(await c.exited, 0)
+})
+
+t.test('echo --workers 2 --tls: the primary makes one certificate, every worker shows it', async t => {
+  const server = await startServer(['echo', '--port', '0', '--workers', '2', '--tls'])
+  t.teardown(() => server.stop())
+  await server.waitForOutput(/workers ready/)
+  const printed = /SHA-256 fingerprint ([0-9A-F:]+)/.exec(server.stderr())![1]
+  t.equal(server.stderr().match(/SHA-256 fingerprint/g)?.length, 1, 'said once, by the primary')
+  // Round-robin: two connections in a row land on the two workers (read from their log lines).
+  const seen: Array<{ worker: string; fingerprint: string }> = []
+  const peers: tls.TLSSocket[] = []
+  t.teardown(() => peers.forEach(p => p.destroy()))
+  for (let i = 0; i < 2; i++) {
+    const peer = await tlsPeer(server.port, { rejectUnauthorized: false })
+    peers.push(peer)
+    const line = await server.waitForOutput(new RegExp(`\\[w(\\d)\\] connect 127\\.0\\.0\\.1:${peer.localPort} `))
+    seen.push({ worker: /\[w(\d)\]/.exec(line)![1], fingerprint: peer.getPeerCertificate().fingerprint256 })
+    const got = new Collector(peer)
+    peer.write(patternBytes(10_000, i))
+    await got.bytes(10_000)
+    t.ok(got.buffer().equals(patternBytes(10_000, i)), `worker ${seen[i].worker}: echoed over TLS`)
+  }
+  t.not(seen[0].worker, seen[1].worker, `two workers (${seen.map(s => s.worker)})`)
+  t.same(
+    seen.map(s => s.fingerprint),
+    [printed, printed],
+    'one fingerprint, the one printed',
+  )
+  // The workers were given the primary's files: readable by this user only, gone with the primary.
+  const pid = Number(/workers ready \(pids (\d+)/.exec(server.stderr())![1])
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+  const keyFile = argv[argv.lastIndexOf('--key') + 1]
+  t.equal(statSync(keyFile).mode & 0o777, 0o600, `the key a worker loads (${keyFile}) is this user's alone`)
+  peers.forEach(p => p.end())
+  t.equal(await server.stop(), 0)
+  t.notOk(existsSync(path.dirname(keyFile)), 'removed when the primary exits')
 })

@@ -3,7 +3,7 @@
 //                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
 //                  [--no-console] [--quiet] [--trace] [--redis URL] [--room NAME] [--name-expiry S]
 //                  [--server-name NAME] [--workers N|auto] [--schedule rr|os]`
-import { WORKER_OPTIONS, parseWorkerOptions, serveWithWorkers, workerUsage, type WorkerContext } from '../cluster/index.js'
+import { WORKER_OPTIONS, isWorkerProcess, parseWorkerOptions, serveWithWorkers, workerUsage, type WorkerContext } from '../cluster/index.js'
 import { BUS_OPTIONS, busUsage, parseBusOptions } from './bus/options.js'
 import type { ChatIo } from './selector-server.js'
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
@@ -12,7 +12,7 @@ import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
-import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, describeServerTls, tlsServerConfig, tlsServerUsage } from '../tls/options.js'
+import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, certificateArgs, serverTls, tlsServerUsage } from '../tls/options.js'
 
 const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
@@ -123,8 +123,7 @@ export async function run(argv: string[]): Promise<void> {
     if (options.redis === null) throw new UsageError('--workers needs --redis: each worker is a server of its own, and Redis is what makes them one room')
     if (model !== 'selector') throw new UsageError('--workers works with --model selector')
   }
-  options.tls = tlsServerConfig(v)
-  if (options.tls) process.stderr.write(describeServerTls(options.tls))
+  options.tls = serverTls(v, isWorkerProcess())
   if (workers) {
     const start = (w: WorkerContext) =>
       startChat(
@@ -133,7 +132,8 @@ export async function run(argv: string[]): Promise<void> {
         // Worker 0 has the console and shows the chat; every worker is a server of the room, named apart.
         { consoleInput: w.console ?? undefined, showChat: w.index === 0, serverSuffix: `/w${w.index + 1}` },
       )
-    return serveWithWorkers({ ...workers, console: options.console, shutdownGraceMs: options.shutdownGraceMs }, start)
+    const workerArgs = () => (options.tls ? certificateArgs(options.tls) : [])
+    return serveWithWorkers({ ...workers, console: options.console, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, start)
   }
   const web = await prepareWeb(v, options.host, 'chat', options.verbose)
   const server = await startChat(model, { ...options, observer: web?.watch })

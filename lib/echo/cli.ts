@@ -1,13 +1,13 @@
 // `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
 //                  [--grace S] [--max-threads N] [--pool N] [--trace] [--quiet] [--workers N|auto] [--schedule rr|os]`
-import { WORKER_OPTIONS, parseWorkerOptions, workerUsage, serveWithWorkers } from '../cluster/index.js'
+import { WORKER_OPTIONS, isWorkerProcess, parseWorkerOptions, workerUsage, serveWithWorkers } from '../cluster/index.js'
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
-import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, describeServerTls, tlsServerConfig, tlsServerUsage } from '../tls/options.js'
+import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, certificateArgs, serverTls, tlsServerUsage } from '../tls/options.js'
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
                        [--max-conns N] [--idle-timeout S] [--grace S] [--max-threads N] [--pool N]
@@ -89,9 +89,11 @@ export async function run(argv: string[]): Promise<void> {
     if (v.web !== undefined) throw new UsageError('--web works without --workers: one process serves the web console')
     if (model === 'threads') throw new UsageError('--workers works with --model selector or net (threads: one process is the model)')
   }
-  options.tls = tlsServerConfig(v)
-  if (options.tls) process.stderr.write(describeServerTls(options.tls))
-  if (workers) return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs }, () => startEcho(model, options))
+  options.tls = serverTls(v, isWorkerProcess())
+  if (workers) {
+    const workerArgs = () => (options.tls ? certificateArgs(options.tls) : [])
+    return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, () => startEcho(model, options))
+  }
   const web = await prepareWeb(v, options.host, 'echo', options.verbose)
   const server = await startEcho(model, { ...options, observer: web?.watch })
   await serveUntilSignalled(web ? await web.attach(server, null) : server, web?.announce)

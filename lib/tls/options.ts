@@ -79,6 +79,16 @@ export function tlsServerConfig(v: ServerValues): TlsServerConfig | null {
   return { secureContext, handshakeTimeoutMs, certificate }
 }
 
+/**
+ * tlsServerConfig, and its lines on stderr (which certificate, its fingerprint) unless `quiet`:
+ * a worker of --workers, whose primary has said them for every worker.
+ */
+export function serverTls(v: ServerValues, quiet: boolean): TlsServerConfig | null {
+  const config = tlsServerConfig(v)
+  if (config && !quiet) process.stderr.write(describeServerTls(config))
+  return config
+}
+
 /** The lines a TLS server prints on stderr at start: which certificate, and its fingerprint. */
 export function describeServerTls(config: TlsServerConfig): string {
   const c = config.certificate
