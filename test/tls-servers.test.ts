@@ -1,7 +1,8 @@
 // Every server over TLS, as a real process: echo (selector, threads, net) byte-exact from 1 B to
 // several MB and with many clients at once; chat (selector, threads) with line and chunk clients;
 // the certificate's fingerprint on stderr; the clients' verification (--ca, --insecure, neither);
-// --workers sharing the primary's one certificate.
+// --workers sharing the primary's one certificate; --web beside --tls (plain HTTP, its browser
+// chat bridged to the chat over TLS).
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import type tls from 'node:tls'
@@ -9,7 +10,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
 import { Collector, patternBytes } from './helpers/net.js'
-import { ChatClient } from './helpers/chat.js'
+import { ChatClient, eventually } from './helpers/chat.js'
+import { Feed, openSocket, startWithWeb, upgradeOutcome } from './helpers/web.js'
 import { testCertificate, tlsPeer } from './helpers/tls.js'
 
 const cert = testCertificate()
@@ -176,4 +178,28 @@ t.test('echo --workers 2 --tls: the primary makes one certificate, every worker 
   peers.forEach(p => p.end())
   t.equal(await server.stop(), 0)
   t.notOk(existsSync(path.dirname(keyFile)), 'removed when the primary exits')
+})
+
+t.test('chat --tls --web: the web side stays plain HTTP; a browser user and a TLS client talk, the console sees both', async t => {
+  const server = await startWithWeb(t, 'chat', ['--no-console', ...TLS_ARGS])
+  t.match(server.base, /^http:\/\/127\.0\.0\.1:\d+$/, 'the console and the browser chat on plain HTTP, on their own port')
+  const feed = await Feed.open(t, server)
+  const ana = await joinTls(t, server.port, 'ana', 'line')
+  const web = openSocket(server.base, '/chat')
+  t.teardown(() => web.terminate())
+  const heard: string[] = []
+  web.on('message', d => heard.push(...JSON.parse(d.toString()).lines))
+  t.match(await upgradeOutcome(web), { opened: true })
+  web.send(JSON.stringify({ type: 'line', text: 'web1' }))
+  await ana.next(/^web1 joined$/)
+  web.send(JSON.stringify({ type: 'line', text: 'hola from a browser' }))
+  await ana.next(/^web1: hola from a browser$/)
+  ana.say('hola web1')
+  await eventually(() => heard.includes('ana: hola web1'), 'ana heard by the browser, through the TLS bridge')
+  await feed.sampleWhere(
+    x => x.sample.clients.listed.some(c => c.name === 'web1' && c.web) && x.sample.clients.listed.some(c => c.name === 'ana' && !c.web),
+    'both members in the console, web1 marked as web',
+  )
+  feed.say('/who')
+  await feed.until(() => feed.answers.includes('here now (2): ana, web1'), '/who answered to the page')
 })

@@ -137,5 +137,5 @@ export async function run(argv: string[]): Promise<void> {
   }
   const web = await prepareWeb(v, options.host, 'chat', options.verbose)
   const server = await startChat(model, { ...options, observer: web?.watch })
-  await serveUntilSignalled(web ? await web.attach(server, options) : server, web?.announce)
+  await serveUntilSignalled(web ? await web.attach(server, options, options.tls) : server, web?.announce)
 }

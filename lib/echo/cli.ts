@@ -96,5 +96,5 @@ export async function run(argv: string[]): Promise<void> {
   }
   const web = await prepareWeb(v, options.host, 'echo', options.verbose)
   const server = await startEcho(model, { ...options, observer: web?.watch })
-  await serveUntilSignalled(web ? await web.attach(server, null) : server, web?.announce)
+  await serveUntilSignalled(web ? await web.attach(server, null, options.tls) : server, web?.announce)
 }
