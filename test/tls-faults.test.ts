@@ -95,6 +95,9 @@ for (const model of ['selector', 'threads']) {
     await badInputs(t, server.port, talk)
     t.equal(bea.matching(/^ana: message/).length, n, `bea got all ${n} messages, once each`)
     t.same(ana.matching(/joined$/), ['bea joined'], 'no bad client ever joined')
+    // Who, and why (rate-limited: the first of a burst, the rest counted on the next line).
+    await server.waitForOutput(/127\.0\.0\.1:\d+: TLS handshake (failed: .+|not finished: the client closed the connection)/)
+    t.pass('a failed handshake is logged, with the peer and the reason')
   })
 }
 

@@ -43,7 +43,7 @@ export function createStreamServer(tls: TlsServerConfig | null, onSocket: (socke
       failures.log(`${peer}: ${handshakeFailure(err)}`)
     }
     // Closed with no error: the client hung up halfway (as tls.Server says, 'socket hang up').
-    const onHandshakeClose = () => failed || failures.log(`${peer}: TLS handshake not finished: the client closed the connection`)
+    const onHandshakeClose = () => failed || failures.log(`${peer}: ${HANDSHAKE_ABANDONED}`)
     socket.once('error', onHandshakeError)
     socket.once('close', onHandshakeClose)
     socket.once('secure', () => {
@@ -55,6 +55,9 @@ export function createStreamServer(tls: TlsServerConfig | null, onSocket: (socke
     })
   })
 }
+
+/** The log line's reason for a client that closed its connection before its handshake was done. */
+export const HANDSHAKE_ABANDONED = 'TLS handshake not finished: the client closed the connection'
 
 /** The log line's reason for a handshake that failed. */
 export function handshakeFailure(err: NodeJS.ErrnoException): string {
