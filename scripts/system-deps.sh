@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages some suites need: chromium (browser tests), redis-server (the chat
-# across servers) and iproute2 (its hosts in network namespaces).
+# across servers), iproute2 (its hosts in network namespaces) and python3 (the reference servers
+# of peers/).
 # Installed when this machine lets us (root and apt-get); otherwise nothing happens here and each
 # suite that needs a missing one prints a loud `SKIPPED: <why>` line. With --required, a package
 # that cannot be installed is an error (CI: nothing may be skipped).
@@ -9,7 +10,7 @@ required=0
 [ "${1:-}" = "--required" ] && required=1
 
 # command → Debian package
-declare -A PACKAGES=([chromium]=chromium [redis-server]=redis-server [ip]=iproute2)
+declare -A PACKAGES=([chromium]=chromium [redis-server]=redis-server [ip]=iproute2 [python3]=python3)
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")

@@ -1,18 +1,20 @@
 // The chat protocol's behaviour suite, run against every concurrency model as a real process,
-// through real sockets: netcat-style line clients and Python-seed-style chunk clients.
+// through real sockets: netcat-style line clients and Python-seed-style chunk clients. The
+// reference server of peers/ (the classic Python lab's threaded chat) runs it too.
 import t, { type Test } from 'tap'
-import { spawnCli, startServer, type ServerProcess } from './helpers/process.js'
+import { spawnCli, type ServerProcess } from './helpers/process.js'
+import { canRun, isPeer, oursOnly, peerNames, startSubject, subject } from './helpers/peers.js'
 import { connect } from './helpers/net.js'
 import { connectChat, eventually, joinChat, joinWhenServed, sleep, spaceOut, type ChatClient } from './helpers/chat.js'
 import { rssBytes } from './helpers/proc-stats.js'
 
-const MODELS = ['selector', 'threads']
+const MODELS = ['selector', 'threads', ...peerNames('chat')]
 
 const MAX_LINE = 1000
 const MAX_NAME = 12
 
 async function chatServer(t: Test, model: string, extra: string[] = []): Promise<ServerProcess> {
-  const server = await startServer(['chat', '--model', model, '--port', '0', ...extra])
+  const server = await startSubject('chat', model, ['--port', '0', ...extra])
   t.teardown(() => server.stop())
   return server
 }
@@ -23,7 +25,8 @@ function closing(t: Test, ...clients: ChatClient[]): void {
 }
 
 for (const model of MODELS) {
-  t.test(`chat (${model})`, async t => {
+  t.test(`chat (${isPeer('chat', model) ? subject('chat', model) : model})`, async t => {
+    if (!canRun(t, 'chat', model)) return
     const server = await chatServer(t, model, ['--max-line', String(MAX_LINE), '--max-name', String(MAX_NAME)])
     const port = server.port
 
@@ -349,7 +352,7 @@ for (const model of MODELS) {
       t.equal(exact, N, `each of ${N} clients got ${N - 1} notes, one from each other client, none of its own`)
     })
 
-    t.test('--max-clients: one more is told the server is full', async t => {
+    t.test('--max-clients: one more is told the server is full', { skip: oursOnly('chat', model, 'the peer has no --max-clients') }, async t => {
       const s = await chatServer(t, model, ['--max-clients', '2'])
       const a = await joinChat(s.port, 'a')
       const b = await connectChat(s.port)
@@ -371,7 +374,7 @@ for (const model of MODELS) {
       t.pass(`the place b left is taken by a newcomer (turned away ${refusals} times first)`)
     })
 
-    t.test('a port in use and bad options: one clear line each', async t => {
+    t.test('a port in use and bad options: one clear line each', { skip: oursOnly('chat', model, 'our CLI\'s messages (test/peers.test.ts has the peers\')') }, async t => {
       const busy = spawnCli(['chat', '--model', model, '--port', String(port)])
       t.equal(await busy.exited, 1)
       t.match(busy.stderr(), /^selectloop: address already in use \(127\.0\.0\.1:\d+\)\n$/)
@@ -381,7 +384,7 @@ for (const model of MODELS) {
     })
 
     t.test('SIGTERM: everyone is told the server is closing, then it exits 0', async t => {
-      const s = await startServer(['chat', '--model', model, '--port', '0'])
+      const s = await startSubject('chat', model, ['--port', '0'])
       t.teardown(() => s.stop('SIGKILL'))
       const ana = await joinChat(s.port, 'ana')
       const nameless = await connectChat(s.port)

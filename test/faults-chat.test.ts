@@ -1,21 +1,26 @@
 // Hostile clients and faults against the chat server, per model. In every case a few well-behaved
 // clients chat at the same time (test/helpers/chat.ts Chatters), and a DeliveryLedger checks that
 // each of them received every message of the others exactly once, in order, and never a raw
-// control byte; and that the only other lines they heard were the ones the case expects.
+// control byte; and that the only other lines they heard were the ones the case expects. The
+// reference server of peers/ runs the cases its protocol promises; the rest are marked ours only.
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
 import { spawnSync } from 'node:child_process'
-import { CLI, spawnCli, startServer, type ServerProcess, type SpawnOptions } from './helpers/process.js'
+import { CLI, spawnCli, type ServerProcess, type SpawnOptions } from './helpers/process.js'
+import { canRun, isPeer, oursOnly, peerNames, startSubject, subject } from './helpers/peers.js'
+import { findCommand } from './helpers/system.js'
+import { PYTHON } from '../bench/peers.js'
 import { connect, freePort, patternBytes } from './helpers/net.js'
 import { Chatters, connectChat, eventually, joinChat, joinWhenServed, sleep, spaceOut, type ChatClient } from './helpers/chat.js'
 import { rssBytes } from './helpers/proc-stats.js'
 import { sanitize } from '../lib/chat/replies.js'
 
-const MODELS = ['selector', 'threads']
+const MODELS = ['selector', 'threads', ...peerNames('chat')]
 
 async function chatServer(t: Test, model: string, extra: string[] = [], opts: SpawnOptions = {}): Promise<ServerProcess> {
-  const server = await startServer(['chat', '--model', model, '--port', '0', '--no-console', ...extra], opts)
+  const noConsole = isPeer('chat', model) ? [] : ['--no-console'] // a peer has no console to turn off
+  const server = await startSubject('chat', model, ['--port', '0', ...noConsole, ...extra], opts)
   t.teardown(() => server.stop('SIGKILL'))
   return server
 }
@@ -53,7 +58,13 @@ function rawSocket(port: number): net.Socket {
 }
 
 for (const model of MODELS) {
-  t.test(`chat --model ${model}: a slowloris and a huge line cost the others nothing`, async t => {
+  const chat = `chat ${subject('chat', model)}` // `chat --model selector`, `chat peers/chat_threads.py`
+  if (isPeer('chat', model) && !findCommand(PYTHON)) {
+    t.test(chat, async t => void canRun(t, 'chat', model)) // prints SKIPPED, once for all its cases
+    continue
+  }
+
+  t.test(`${chat}: a slowloris and a huge line cost the others nothing`, async t => {
     const server = await chatServer(t, model)
     const c = await chatters(t, server.port)
 
@@ -82,7 +93,7 @@ for (const model of MODELS) {
     await checkChatters(t, c, ['slow joined', 'huge joined', 'huge left', 'slow: slow but sure'], 'slowloris and huge line')
   })
 
-  t.test(`chat --model ${model}: a client that never reads is dropped and logged; the others get everything`, async t => {
+  t.test(`${chat}: a client that never reads is dropped and logged; the others get everything`, async t => {
     // Flood control off: this case needs megabytes a second to fill the sleeper's socket buffers.
     const server = await chatServer(t, model, ['--max-outbuf', '65536', '--max-rate', '0'])
     const sleeper = await connect(server.port) // nobody reads it: no 'data' listener
@@ -101,7 +112,7 @@ for (const model of MODELS) {
     await checkChatters(t, c, ['sleeper left'], 'never-reader')
   })
 
-  t.test(`chat --model ${model}: a client sending as fast as it can is slowed down; nobody else is dropped`, async t => {
+  t.test(`${chat}: a client sending as fast as it can is slowed down; nobody else is dropped`, async t => {
     const server = await chatServer(t, model) // --max-rate 65536 by default
     const c = await chatters(t, server.port, { count: 10 })
     const flooder = await joinChat(server.port, 'flood')
@@ -131,7 +142,7 @@ for (const model of MODELS) {
     t.ok(c.clients.every((_, i) => c.others(i)[0] === 'flood joined' && c.others(i).every(l => allowed.has(l))), 'and they heard nothing but the flood besides')
   })
 
-  t.test(`chat --model ${model}: resets mid-message, mid-character and mid-handshake: only joined ones are announced`, async t => {
+  t.test(`${chat}: resets mid-message, mid-character and mid-handshake: only joined ones are announced`, async t => {
     const server = await chatServer(t, model)
     const c = await chatters(t, server.port)
 
@@ -175,7 +186,7 @@ for (const model of MODELS) {
     t.equal(server.child.exitCode, null, 'the server is still running')
   })
 
-  t.test(`chat --model ${model}: invalid UTF-8, binary noise, NULs and control-character names are neutralised`, async t => {
+  t.test(`${chat}: invalid UTF-8, binary noise, NULs and control-character names are neutralised`, async t => {
     const server = await chatServer(t, model)
     const c = await chatters(t, server.port)
     const noise = await joinChat(server.port, 'noise')
@@ -209,7 +220,7 @@ for (const model of MODELS) {
     t.equal(c.others(0).length, expected.length, 'every noisy line was relayed once, sanitized')
   })
 
-  t.test(`chat --model ${model}: a flood past --max-clients is refused and logged; the ones in keep chatting`, async t => {
+  t.test(`${chat}: a flood past --max-clients is refused and logged; the ones in keep chatting`, { skip: oursOnly('chat', model, 'the peer has no --max-clients') }, async t => {
     const server = await chatServer(t, model, ['--max-clients', '6'])
     const c = await chatters(t, server.port) // 3 of the 6 places
     const flood = await Promise.all(Array.from({ length: 30 }, () => connectChat(server.port)))
@@ -237,7 +248,7 @@ for (const model of MODELS) {
     await checkChatters(t, c, [...kin.map(n => `${n} joined`), ...kin.map(n => `${n} left`), 'late joined'], 'flood')
   })
 
-  t.test(`chat --model ${model}: under ulimit -n 64 it fits its cap, sheds cleanly, logs why and recovers`, async t => {
+  t.test(`${chat}: under ulimit -n 64 it fits its cap, sheds cleanly, logs why and recovers`, { skip: oursOnly('chat', model, 'fitting a connection cap to the descriptor limit (--max-clients)') }, async t => {
     const server = await chatServer(t, model, [], { wrapper: ['bash', '-c', 'ulimit -n 64 && exec "$@"', 'bash'] })
     const c = await chatters(t, server.port)
     const flood: net.Socket[] = []
@@ -271,7 +282,7 @@ for (const model of MODELS) {
   })
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    t.test(`chat --model ${model}: ${signal} under load: stop accepting, say goodbye, flush, exit 0`, async t => {
+    t.test(`${chat}: ${signal} under load: stop accepting, say goodbye, flush, exit 0`, async t => {
       const server = await chatServer(t, model)
       const c = await chatters(t, server.port, { count: 6, intervalMs: 5, length: (i, seq) => 50 + ((i + seq) % 7) * 300 })
       const nameless = await connectChat(server.port)
@@ -313,7 +324,7 @@ for (const model of MODELS) {
     })
   }
 
-  t.test(`chat --model ${model}: --idle-timeout closes silent connections, not active ones`, async t => {
+  t.test(`${chat}: --idle-timeout closes silent connections, not active ones`, { skip: oursOnly('chat', model, 'the peer has no --idle-timeout') }, async t => {
     const server = await chatServer(t, model, ['--idle-timeout', '0.5'])
     // Active from their welcome on: joining one after another (a thread each, for threads) can
     // take longer than the timeout on a busy machine.
@@ -337,7 +348,7 @@ for (const model of MODELS) {
     await checkChatters(t, c, ['sleepy joined', 'sleepy left'], 'idle timeout')
   })
 
-  t.test(`chat --model ${model}: a port in use and an address that cannot be bound`, async t => {
+  t.test(`${chat}: a port in use and an address that cannot be bound`, { skip: oursOnly('chat', model, 'our CLI\'s messages (test/peers.test.ts has the peers\')') }, async t => {
     const server = await chatServer(t, model)
     const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 10_000 })
     const busy = run('chat', '--model', model, '--no-console', '--port', String(server.port))

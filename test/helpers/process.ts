@@ -2,10 +2,10 @@
 // `listening on HOST:PORT` line, and stop it by its own pid when the test ends. Spawning and the
 // wait are bench/cli-process.ts's (the bench and the soak start their servers the same way);
 // this adds what tests need: all of the output, waits for any of it, and stdin.
-import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawnCli as spawnBuiltCli, waitForListening, type CliSpawnOptions } from '../../bench/cli-process.js'
 import { stopChild } from '../../bench/child.js'
-import { threadServerWrapper } from './thread-coverage.js'
+import { uninstrumentedWrapper } from './subprocess-coverage.js'
 
 export { CLI } from '../../bench/cli-process.js'
 
@@ -52,12 +52,25 @@ export type SpawnOptions = CliSpawnOptions
  */
 function preloadFree(args: string[]): string[] {
   const i = args.indexOf('--model')
-  return i >= 0 && args[i + 1] === 'threads' ? threadServerWrapper() : []
+  return i >= 0 && args[i + 1] === 'threads' ? uninstrumentedWrapper() : []
 }
 
 /** Spawns `node dist/bin/selectloop.js ...args` with piped stdin/stdout/stderr (a server, a client). */
 export function spawnCli(args: string[], opts: SpawnOptions = {}): CliProcess {
-  const child = spawnBuiltCli(args, { ...opts, wrapper: [...(opts.wrapper ?? []), ...preloadFree(args)], stdin: 'pipe' })
+  return watch(spawnBuiltCli(args, { ...opts, wrapper: [...(opts.wrapper ?? []), ...preloadFree(args)], stdin: 'pipe' }))
+}
+
+/**
+ * Spawns any other program (`command` is its argv, e.g. a reference server of peers/) with piped
+ * stdin/stdout/stderr, watched as spawnCli's processes are.
+ */
+export function spawnCommand(command: string[], opts: Pick<SpawnOptions, 'wrapper' | 'env'> = {}): CliProcess {
+  const [file, ...rest] = [...(opts.wrapper ?? []), ...command]
+  return watch(spawn(file, rest, { stdio: 'pipe', env: { ...process.env, ...opts.env } }))
+}
+
+/** A CliProcess over a child with piped stdio: its output collected, waits on it, a way to stop it. */
+function watch(child: ChildProcessWithoutNullStreams): CliProcess {
   let out = ''
   let err = ''
   const waiters: Array<() => void> = []
@@ -100,8 +113,19 @@ export async function startServer(
   args: string[],
   opts: SpawnOptions & { timeoutMs?: number } = {},
 ): Promise<ServerProcess> {
-  const proc = spawnCli(args, opts)
-  const { host, port } = await waitForListening(proc.child, { timeoutMs: opts.timeoutMs ?? 15_000 }).catch((err: Error) => {
+  return listening(spawnCli(args, opts), opts.timeoutMs)
+}
+
+/** spawnCommand(command), resolved once it prints `listening on H:P` (as our servers do). */
+export async function startCommandServer(
+  command: string[],
+  opts: Pick<SpawnOptions, 'wrapper' | 'env'> & { timeoutMs?: number } = {},
+): Promise<ServerProcess> {
+  return listening(spawnCommand(command, opts), opts.timeoutMs)
+}
+
+async function listening(proc: CliProcess, timeoutMs = 15_000): Promise<ServerProcess> {
+  const { host, port } = await waitForListening(proc.child, { timeoutMs }).catch((err: Error) => {
     throw new Error(`${err.message}\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`)
   })
   return { ...proc, host, port }
