@@ -14,6 +14,7 @@ import { testCertificate } from './helpers/tls.js'
 import { runLoad, type LoadOptions, type LoadResult } from '../bench/load.js'
 import { parseBehaviour, startEchoVariant } from './fixtures/misbehaving-echo.js'
 import { freePort } from './helpers/net.js'
+import { uninstrumentedWrapper } from './helpers/subprocess-coverage.js'
 import type { BenchRow, HeaderRow } from '../bench/runner.js'
 import type { CellRow, ChurnRow, LoadRow } from '../bench/kinds/index.js'
 
@@ -91,9 +92,10 @@ t.test('churn against servers that misbehave: refusals, wrong bytes, a server th
 t.test('bench --tls: every model over TLS with one certificate; a churn cell beside net in the table, the JSON and the HTML report', async t => {
   const out = mkdtempSync(path.join(tmpdir(), 'selectloop-bench-tls-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
-  // Without tap's preloads: the bench starts a node process per server and per run.
+  // Without tap's preloads: the bench starts a node process per server and per run (their
+  // coverage is V8's own: helpers/subprocess-coverage.ts).
   const child = spawnBuilt(['bench', '--tls', '--models', 'selector,net', '--conns', '2', '--churn', '2', '--duration', '0.4', '--warmup', '0.1', '--max-noise', '100000', '--out', out], {
-    wrapper: ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'],
+    wrapper: uninstrumentedWrapper(),
   })
   let stdout = ''
   child.stdout.setEncoding('utf8').on('data', d => (stdout += d))
