@@ -6,6 +6,7 @@
 // they take these.
 import type { RunningBenchServer } from './servers.js'
 import type { Flag } from './flags.js'
+import type { TlsClientSettings } from '../lib/tls/options.js'
 
 /** Closed loop: each connection keeps `pipeline` messages in flight (1: ping-pong). */
 export interface ClosedCell {
@@ -31,7 +32,17 @@ export interface IdleCell {
   holdMs: number
 }
 
-export type Cell = ClosedCell | RateCell | IdleCell
+/**
+ * `conns` loops, each: connect (with TLS, a handshake), one echo of `size` bytes, close, and
+ * again: connections (handshakes) a second, what a new connection costs the server.
+ */
+export interface ChurnCell {
+  kind: 'churn'
+  size: number
+  conns: number
+}
+
+export type Cell = ClosedCell | RateCell | IdleCell | ChurnCell
 export type CellKindName = Cell['kind']
 
 /** A cell as the runner plans it: which servers it runs on (all of them when absent). */
@@ -63,6 +74,8 @@ export interface RunSettings {
   loadThreads: number
   /** Other CPU above this (% of one core) flags a cell as measured on a busy machine. */
   maxNoisePct: number
+  /** Every server speaks TLS (bench --tls): how the load trusts their certificate; absent for TCP. */
+  tls?: TlsClientSettings
 }
 
 /** One run of a cell against a fresh server. */
@@ -106,6 +119,8 @@ export function cellKey(cell: Cell): string {
       return `rate/${cell.size}/${cell.conns}/${cell.pipeline}/${cell.rate}`
     case 'idle':
       return `idle/${cell.conns}/${cell.holdMs}`
+    case 'churn':
+      return `churn/${cell.size}/${cell.conns}`
   }
 }
 
@@ -118,5 +133,7 @@ export function cellOf(row: { kind: CellKindName; size?: number; conns?: number;
       return { kind: 'rate', size: row.size!, conns: row.conns!, pipeline: row.pipeline!, rate: row.rate! }
     case 'idle':
       return { kind: 'idle', conns: row.conns!, holdMs: row.holdMs! }
+    case 'churn':
+      return { kind: 'churn', size: row.size!, conns: row.conns! }
   }
 }

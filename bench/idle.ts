@@ -2,9 +2,11 @@
 // hold them idle for a while, probe again, and report how many the server accepted and how much
 // resident memory each one costs it (VmRSS after minus before, over the accepted count).
 import net from 'node:net'
+import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
 import { readStatus } from './proc.js'
+import { tlsClientOptions, type TlsClientSettings } from '../lib/tls/options.js'
 
 /** One idle test: what `selectloop load --idle N` parses its command line into, and what runIdle runs. */
 export interface IdleOptions {
@@ -15,12 +17,16 @@ export interface IdleOptions {
   /** Deadline for a connect and for each probe's echo. */
   timeoutMs: number
   serverPid?: number
+  /** Connect with TLS (--tls, --ca, --insecure): a connection is made once its handshake is. */
+  tls?: TlsClientSettings
 }
 
 export const IDLE_DEFAULTS = { holdMs: 5000 } as const satisfies Partial<IdleOptions>
 
 export interface IdleResult {
   target: string
+  /** Over TLS. */
+  tls: boolean
   requested: number
   connected: number
   /** Connections whose probe was echoed: the server accepted and served them. */
@@ -54,12 +60,13 @@ function bump(record: Record<string, number>, key: string): void {
 }
 
 /** Connects one socket; resolves with it, or with the reason it failed. */
-function connectOne(o: IdleOptions): Promise<IdleConn | string> {
+function connectOne(o: IdleOptions, secure: tls.ConnectionOptions | null): Promise<IdleConn | string> {
   return new Promise(resolve => {
-    const socket = net.connect({ host: o.host, port: o.port, noDelay: true })
+    const socket = secure ? tls.connect({ host: o.host, port: o.port, ...secure }) : net.connect({ host: o.host, port: o.port })
+    socket.setNoDelay(true)
     const conn: IdleConn = { socket, received: [], receivedBytes: 0, failed: null }
     const timer = setTimeout(() => (socket.destroy(), resolve('timeout')), o.timeoutMs)
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer)
       resolve(conn)
     })
@@ -102,6 +109,7 @@ async function probeAll(conns: IdleConn[], round: number, timeoutMs: number, fai
 
 export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   const notes: string[] = []
+  const secure = o.tls ? tlsClientOptions(o.tls) : null
   const fdLimit = readFdLimit()
   const serverFdLimit = o.serverPid ? readFdLimit(o.serverPid) : null
   if (fdLimit && fdLimit.soft < o.conns + FD_HEADROOM) {
@@ -123,7 +131,7 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   async function connector(): Promise<void> {
     while (next < o.conns) {
       next++
-      const c = await connectOne(o)
+      const c = await connectOne(o, secure)
       if (typeof c === 'string') bump(connectFailures, c)
       else conns.push(c)
     }
@@ -148,6 +156,7 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
     }
     return {
       target: `${o.host}:${o.port}`,
+      tls: Boolean(o.tls),
       requested: o.conns,
       connected: conns.length,
       accepted: accepted.length,

@@ -3,14 +3,16 @@
 import type { Cell, CellKind, CellKindName } from '../cells.js'
 import { closedKind, rateKind, type LoadRow } from './load.js'
 import { idleKind, type IdleRow } from './idle.js'
+import { churnKind, type ChurnRow } from './churn.js'
 import { closedView, rateView } from './load-view.js'
 import { idleView } from './idle-view.js'
+import { churnView } from './churn-view.js'
 import type { KindView } from '../view.js'
 
-export type { LoadRow, IdleRow }
+export type { LoadRow, IdleRow, ChurnRow }
 
 /** A row of any kind (JSON lines: `type: 'cell'`, told apart by `kind`). */
-export type CellRow = LoadRow | IdleRow
+export type CellRow = LoadRow | IdleRow | ChurnRow
 
 // Each kind (and view) is typed against its own cell, result and row in its module; looked up by
 // name here, they are used through the general signature (a cell only ever reaches its own kind,
@@ -19,6 +21,7 @@ const KINDS: Record<CellKindName, CellKind<any, any, any>> = {
   closed: closedKind,
   rate: rateKind,
   idle: idleKind,
+  churn: churnKind,
 }
 
 /** The kind that measures `cell`. */
@@ -30,6 +33,7 @@ const VIEWS: Record<CellKindName, KindView<any>> = {
   closed: closedView,
   rate: rateView,
   idle: idleView,
+  churn: churnView,
 }
 
 /** How rows of `kind` are shown. */
@@ -38,4 +42,4 @@ export function viewOf(kind: CellKindName): KindView<CellRow> {
 }
 
 /** The kinds in the order reports show them. */
-export const KIND_ORDER: CellKindName[] = ['closed', 'rate', 'idle']
+export const KIND_ORDER: CellKindName[] = ['closed', 'rate', 'churn', 'idle']
