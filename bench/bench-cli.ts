@@ -11,12 +11,15 @@ import { parseRate, parseSize } from './load-cli.js'
 import { formatReport } from './report.js'
 import { readRun } from './compare.js'
 import { runToFiles } from './run-files.js'
+import { benchCertificate } from './tls-certificate.js'
 
 const QUICK = { conns: [1, 10, 100], sizes: [1024], idle: 0, sweep: null }
 /** --full: the whole matrix, the idle test, and a latency-vs-rate curve at 100 connections. */
 const FULL = { conns: [1, 10, 100, 1000], sizes: [64, 1024, 16384], idle: 10_000, sweep: { conns: 100, size: 1024, rates: [5000, 10_000, 20_000, 40_000] } }
 /** Other CPU (% of one core) above which a cell is flagged as measured on a busy machine. */
 const DEFAULT_MAX_NOISE = 25
+/** bench --tls without --churn: one churn cell, this many loops at once. */
+const TLS_CHURN = [10]
 /** Models whose flagged cells fail `--strict`: ours and the baseline, not the teaching model or external servers. */
 const STRICT_MODELS = ['selector', 'net']
 
@@ -27,6 +30,7 @@ const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='C
                         [--conns 1,10,100] [--sizes 1024] [--pipeline 1] [--rate R1,R2,...] [--duration S]
                         [--warmup S] [--timeout S] [--repeat R] [--threads T] [--idle N] [--idle-hold S]
                         [--idle-models a,b] [--max-noise PCT] [--strict] [--compare OLD.jsonl] [--out DIR]
+                        [--tls] [--churn N,M]
 
   --full         connections 1,10,100,1000; sizes 64,1024,16384; ${FULL.idle.toLocaleString('en-US')} idle connections;
                  and rates ${FULL.sweep.rates.map(r => r / 1000 + 'k').join(',')} at ${FULL.sweep.conns} connections × 1 KiB (unless --rate)
@@ -54,6 +58,13 @@ const USAGE = `usage: selectloop bench [--full] [--models a,b] [--server NAME='C
                  lost or refused, a ramp-up longer than --timeout, noise)
   --compare      put a saved run (its .jsonl) beside this one: ratios, and regressions beyond noise
   --out          directory for the JSON lines, the chart and the HTML report (default bench/results/)
+  --tls          every server speaks TLS with one certificate made for the run, which the load
+                 verifies (the net model is then Node's own tls.createServer echo); an external
+                 --server's command gets its files as {cert} and {key}; adds a churn cell of
+                 ${TLS_CHURN.join(',')} at once (handshakes a second) unless --churn says otherwise
+  --churn        churn cells: N loops at once, each: connect (with --tls, a full handshake), one
+                 echo of the first --sizes, close, and again: connections (handshakes) a second;
+                 0 for none
 
 A flagged cell is marked in the table, the charts and the JSON (its 'flags', each with a reason).`
 
@@ -87,7 +98,7 @@ export interface BenchCommand extends BenchOptions {
 
 /**
  * The plan: every size × pipeline × connection count, closed loop and/or at each rate (open loop),
- * then the extra rate sweep, then the idle test on its servers.
+ * then the extra rate sweep, then the churn cells (the first size), then the idle test on its servers.
  */
 export function planCells(o: {
   sizes: number[]
@@ -96,6 +107,8 @@ export function planCells(o: {
   closed: boolean
   rates: number[]
   sweep: { conns: number; size: number; rates: number[] } | null
+  /** Churn cells: loops at once. */
+  churn?: number[]
   /** The servers of the load cells, when not every server runs them (one there for the idle test only). */
   loadServers?: string[]
   idle: number
@@ -111,6 +124,7 @@ export function planCells(o: {
         for (const rate of o.rates) cells.push({ kind: 'rate', size, conns, pipeline, rate, ...on })
       }
   for (const rate of o.sweep?.rates ?? []) cells.push({ kind: 'rate', size: o.sweep!.size, conns: o.sweep!.conns, pipeline: 1, rate, ...on })
+  for (const conns of o.churn ?? []) cells.push({ kind: 'churn', size: o.sizes[0], conns, ...on })
   if (o.idle > 0) cells.push({ kind: 'idle', conns: o.idle, holdMs: o.idleHoldMs, servers: o.idleServers })
   return cells
 }
@@ -139,6 +153,8 @@ export function parseBenchArgs(argv: string[]): BenchCommand | null {
       strict: { type: 'boolean' },
       compare: { type: 'string' },
       out: { type: 'string' },
+      tls: { type: 'boolean' },
+      churn: { type: 'string' },
     },
     USAGE,
   )
@@ -146,8 +162,14 @@ export function parseBenchArgs(argv: string[]): BenchCommand | null {
   const v = parsed.values
   const base = v.full ? FULL : QUICK
   const workers = parseList('--workers', v.workers, [], s => parseIntegerOption('--workers', s, 1, 64))
-  const models = withWorkers(parseList<ServerSpec>('--models', v.models, ECHO_MODELS.map(parseModel), parseModel), workers)
-  const externals = (v.server ?? []).map(parseServer)
+  const churn = parseList('--churn', v.churn, v.tls ? TLS_CHURN : [], s => parseIntegerOption('--churn', s, 0, 10_000)).filter(n => n > 0)
+  // One certificate for the run: every server the same handshake with the same key, verified by the load.
+  const cert = v.tls ? benchCertificate() : null
+  const withTls = (spec: ServerSpec): ServerSpec => (cert ? { ...spec, args: ['--tls', '--cert', cert.certFile, '--key', cert.keyFile] } : spec)
+  const withFiles = (spec: ServerSpec): ServerSpec =>
+    cert && spec.command ? { ...spec, command: spec.command.replaceAll('{cert}', cert.certFile).replaceAll('{key}', cert.keyFile) } : spec
+  const models = withWorkers(parseList<ServerSpec>('--models', v.models, ECHO_MODELS.map(parseModel), parseModel), workers).map(withTls)
+  const externals = (v.server ?? []).map(parseServer).map(withFiles)
   const servers = [...models, ...externals]
   const names = servers.map(s => s.name)
   const dup = names.find((n, i) => names.indexOf(n) !== i)
@@ -157,7 +179,7 @@ export function parseBenchArgs(argv: string[]): BenchCommand | null {
   const idleNames = parseList('--idle-models', v['idle-models'], ['selector'], s => s)
   const rates = parseList('--rate', v.rate, [], s => parseRate('--rate', s))
   const idle = v.idle === undefined ? base.idle : parseIntegerOption('--idle', v.idle, 0, 1_000_000)
-  const idleServers = idleNames.map(n => servers.find(s => s.name === n) ?? parseModel(n))
+  const idleServers = idleNames.map(n => servers.find(s => s.name === n) ?? withTls(parseModel(n)))
   // A server asked for the idle test only runs that test.
   const idleOnly = idle > 0 ? idleServers.filter(spec => !servers.includes(spec)) : []
   const loadServers = idleOnly.length ? { loadServers: servers.map(s => s.name) } : {}
@@ -170,6 +192,7 @@ export function parseBenchArgs(argv: string[]): BenchCommand | null {
     closed: Boolean(v.full) || v.rate === undefined,
     rates,
     sweep: v.rate === undefined ? base.sweep : null,
+    churn,
     idle,
     idleHoldMs: seconds('--idle-hold', v['idle-hold'], 5, 0),
     idleServers: idleServers.map(s => s.name),
@@ -184,6 +207,7 @@ export function parseBenchArgs(argv: string[]): BenchCommand | null {
     loadThreads: v.threads === undefined ? 1 : parseIntegerOption('--threads', v.threads, 1, 64),
     maxNoisePct: v['max-noise'] === undefined ? DEFAULT_MAX_NOISE : parseNumberOption('--max-noise', v['max-noise'], 0, 100_000),
     command: ['selectloop', 'bench', ...argv].join(' '),
+    ...(cert ? { tls: { caFile: cert.certFile, insecure: false } } : {}),
     outDir: path.resolve(v.out ?? DEFAULT_OUT),
     strict: Boolean(v.strict),
     compare: v.compare ?? null,

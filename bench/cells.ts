@@ -6,6 +6,7 @@
 // they take the others.
 import type { RunningBenchServer } from './servers.js'
 import type { Flag } from './flags.js'
+import type { TlsClientSettings } from '../lib/tls/options.js'
 
 /** Closed loop: each connection keeps `pipeline` messages in flight (1: ping-pong). */
 export interface ClosedCell {
@@ -46,7 +47,17 @@ export interface SlowCell {
   holdMs: number
 }
 
-export type Cell = ClosedCell | RateCell | IdleCell | BurstCell | SlowCell
+/**
+ * `conns` loops, each: connect (with TLS, a handshake), one echo of `size` bytes, close, and
+ * again: connections (handshakes) a second, what a new connection costs the server.
+ */
+export interface ChurnCell {
+  kind: 'churn'
+  size: number
+  conns: number
+}
+
+export type Cell = ClosedCell | RateCell | IdleCell | ChurnCell | BurstCell | SlowCell
 export type CellKindName = Cell['kind']
 
 /** A cell as the runner plans it: which servers it runs on (all of them when absent). */
@@ -78,6 +89,8 @@ export interface RunSettings {
   loadThreads: number
   /** Other CPU above this (% of one core) flags a cell as measured on a busy machine. */
   maxNoisePct: number
+  /** Every server speaks TLS (bench --tls): how the load trusts their certificate; absent for TCP. */
+  tls?: TlsClientSettings
 }
 
 /** One run of a cell against a fresh server. */
@@ -121,6 +134,8 @@ export function cellKey(cell: Cell): string {
       return `rate/${cell.size}/${cell.conns}/${cell.pipeline}/${cell.rate}`
     case 'idle':
       return `idle/${cell.conns}/${cell.holdMs}`
+    case 'churn':
+      return `churn/${cell.size}/${cell.conns}`
     case 'burst':
       return `burst/${cell.clients}`
     case 'slow':
@@ -146,6 +161,8 @@ export function cellOf(row: {
       return { kind: 'rate', size: row.size!, conns: row.conns!, pipeline: row.pipeline!, rate: row.rate! }
     case 'idle':
       return { kind: 'idle', conns: row.conns!, holdMs: row.holdMs! }
+    case 'churn':
+      return { kind: 'churn', size: row.size!, conns: row.conns! }
     case 'burst':
       return { kind: 'burst', clients: row.clients! }
     case 'slow':

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { cellKey, cellOf, type Cell } from './cells.js'
 import type { BenchRow, HeaderRow } from './runner.js'
-import { kindOf, type BurstRow, type CellRow, type IdleRow, type LoadRow, type SlowRow } from './kinds/index.js'
+import { kindOf, type BurstRow, type CellRow, type ChurnRow, type IdleRow, type LoadRow, type SlowRow } from './kinds/index.js'
 import type { LoadResult } from './load.js'
 import { spread } from './stats.js'
 import { UsageError } from '../lib/cli/args.js'
@@ -57,6 +57,22 @@ const PER_CONN: Metric = {
   perRun: r => (r as IdleRow).results?.map(x => x.server?.perConnKb ?? null) ?? [],
 }
 
+const CONNS_PER_SEC: Metric = {
+  name: 'conns/s',
+  unit: '',
+  higherIsBetter: true,
+  floor: 0.1,
+  value: r => (r as ChurnRow).connsPerSec ?? null,
+  perRun: r => loadResults(r).map(x => x.msgsPerSec),
+}
+const CPU_PER_CONN: Metric = {
+  name: 'CPU µs/conn',
+  unit: 'µs',
+  higherIsBetter: false,
+  floor: 0.1,
+  value: r => (r as ChurnRow).serverCpuUsPerConn ?? null,
+  perRun: r => loadResults(r).map(x => x.server?.cpuUsPerMsg ?? null),
+}
 const FIRST_ECHO: Metric = {
   name: 'first echo p50',
   unit: 'ms',
@@ -94,6 +110,7 @@ const METRICS: Record<Cell['kind'], Metric[]> = {
   closed: [THROUGHPUT, P99, CPU_PER_MSG],
   rate: [P99, CPU_PER_MSG],
   idle: [PER_CONN],
+  churn: [CONNS_PER_SEC, P99, CPU_PER_CONN],
   burst: [FIRST_ECHO, LAST_ECHO],
   slow: [SLOW_P99, SLOW_CPU],
 }

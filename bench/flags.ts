@@ -66,6 +66,44 @@ export function loadFlags(results: LoadResult[], failure: string | null, limits:
     flags.push({ kind: FlagKind.REFUSED, reason: `${refused} of ${conns} connections refused before any echo${runs}${words}` })
   }
 
+  flags.push(...rampAndNoise(results, limits))
+  return flags
+}
+
+/**
+ * The flags of a churn cell: a connection per message, so failed connects, lost cycles and
+ * refusals are counted over every cycle of the run, not per connection kept open.
+ */
+export function churnFlags(results: LoadResult[], failure: string | null, limits: FlagLimits): Flag[] {
+  if (results.length === 0) return [{ kind: FlagKind.FAILED, reason: failure ?? 'no result' }]
+  const flags: Flag[] = []
+  const runs = results.length === 1 ? '' : ` over ${results.length} runs`
+  const failures: Record<string, number> = {}
+  for (const r of results) for (const [k, n] of Object.entries(r.connectFailures)) failures[k] = (failures[k] ?? 0) + n
+  const failed = sum(Object.values(failures))
+  if (failed > 0) flags.push({ kind: FlagKind.CONNECT, reason: `${failed} connects failed${runs} (${describeFailures(failures)})` })
+  const errors = Object.fromEntries(ERROR_KINDS.map(k => [k, sum(results.map(r => r.errors[k] ?? 0))])) as ErrorCounts
+  const refused = errors.refused
+  errors.refused = 0
+  const lost = sum(Object.values(errors))
+  if (lost > 0) {
+    const mismatch = results.find(r => r.mismatch)?.mismatch
+    const hint = mismatch ? `; the first wrong byte came at offset ${mismatch.offset} of a cycle's reply: "${mismatch.said}"` : ''
+    flags.push({ kind: FlagKind.ERRORS, reason: `${lost} cycles lost to errors after connecting${runs} (${describeErrors(errors)})${hint}` })
+  }
+  if (refused > 0) {
+    const said = results.find(r => r.refusal)?.refusal
+    const words = said ? `: the server said "${said}"` : ', closed without a word (a connection limit?)'
+    flags.push({ kind: FlagKind.REFUSED, reason: `${refused} connections refused before any echo${runs}${words}` })
+  }
+  flags.push(...rampAndNoise(results, limits))
+  return flags
+}
+
+/** A long ramp-up, a busy machine, runs that disagree: what any load cell may be flagged for. */
+function rampAndNoise(results: LoadResult[], limits: FlagLimits): Flag[] {
+  const flags: Flag[] = []
+  const runs = results.length === 1 ? '' : ` over ${results.length} runs`
   const ramp = Math.max(...results.map(r => r.rampMs ?? 0))
   if (ramp > limits.timeoutMs) {
     flags.push({ kind: FlagKind.RAMP, reason: `ramp-up ${(ramp / 1000).toFixed(1)} s, longer than the ${limits.timeoutMs / 1000} s a message may take: connections waited that long for their first echo` })

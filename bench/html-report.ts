@@ -8,7 +8,7 @@ import type { BenchRow, EndRow, HeaderRow, UnavailableRow } from './runner.js'
 import { KIND_ORDER, viewOf, type CellRow } from './kinds/index.js'
 import type { Comparison } from './compare.js'
 import { chartSvg, colorsFor, escapeXml as esc } from './chart.js'
-import { flagLines, rowName } from './report.js'
+import { flagLines, rowName, tlsText } from './report.js'
 import { fixed, int } from './format.js'
 import { median } from './stats.js'
 import { FlagKind } from './flags.js'
@@ -105,6 +105,7 @@ function machineSection(h: HeaderRow | undefined, end: EndRow | undefined, cells
     ['memory', `${int(h.memoryMiB)} MiB`],
     ['system', `${esc(h.platform)}, kernel ${esc(h.kernel)}, Node ${esc(h.node)}`],
     ['open files', h.fdLimit ? `${h.fdLimit.soft ?? 'unlimited'} (hard ${h.fdLimit.hard ?? 'unlimited'})` : 'unknown'],
+    ...(o.tls ? ([['transport', esc(tlsText(o.tls))]] as Array<[string, string]>) : []),
     ['each cell', `${o.durationMs / 1000} s measured after ${o.warmupMs / 1000} s warm-up${o.repeat > 1 ? `, median of ${o.repeat} runs` : ''}; a fresh server per run`],
     ['load average', `${h.loadAverage.join(' ')} at the start${end ? `; ${end.loadAverage.join(' ')} at the end` : ''}`],
     [

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { readFdLimit, type FdLimit } from '../lib/fd-limit.js'
 import { readStatus } from './proc.js'
 import { connectMany, destroyAll, probeAll, type ProbeConn } from './probes.js'
+import { tlsClientOptions, type TlsClientSettings } from '../lib/tls/options.js'
 
 /** One idle test: what `selectloop load --idle N` parses its command line into, and what runIdle runs. */
 export interface IdleOptions {
@@ -15,12 +16,16 @@ export interface IdleOptions {
   /** Deadline for a connect and for each probe's echo. */
   timeoutMs: number
   serverPid?: number
+  /** Connect with TLS (--tls, --ca, --insecure): a connection is made once its handshake is. */
+  tls?: TlsClientSettings
 }
 
 export const IDLE_DEFAULTS = { holdMs: 5000 } as const satisfies Partial<IdleOptions>
 
 export interface IdleResult {
   target: string
+  /** Over TLS. */
+  tls: boolean
   requested: number
   connected: number
   /** Connections whose probe was echoed: the server accepted and served them. */
@@ -78,7 +83,8 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
   const probeFailures: Record<string, number> = {}
   let conns: ProbeConn[] = []
   try {
-    conns = await connectMany(o.host, o.port, o.conns, { timeoutMs: o.timeoutMs, concurrency: CONNECT_CONCURRENCY, failures: connectFailures })
+    const secure = o.tls ? tlsClientOptions(o.tls) : null
+    conns = await connectMany(o.host, o.port, o.conns, { timeoutMs: o.timeoutMs, concurrency: CONNECT_CONCURRENCY, failures: connectFailures, secure })
     const first = await probeAll(conns, 1, o.timeoutMs, probeFailures)
     const accepted = first.served
     await sleep(o.holdMs)
@@ -99,6 +105,7 @@ export async function runIdle(o: IdleOptions): Promise<IdleResult> {
     }
     return {
       target: `${o.host}:${o.port}`,
+      tls: Boolean(o.tls),
       requested: o.conns,
       connected: conns.length,
       accepted: accepted.length,

@@ -10,10 +10,12 @@ import { describeErrors } from './load-errors.js'
 import type { LatencySummary } from './histogram.js'
 import { describeMachine, type Machine } from './machine.js'
 import { printableByte } from './printable.js'
+import { TLS_CLIENT_OPTIONS, TLS_CLIENT_SYNOPSIS, tlsClientArgs, tlsClientSettings, tlsClientUsage } from '../lib/tls/options.js'
 
 const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYTES] [--pipeline K] [--rate R]
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]
-       selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json]
+                       [--churn] ${TLS_CLIENT_SYNOPSIS}
+       selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json] ${TLS_CLIENT_SYNOPSIS}
        selectloop load --target HOST:PORT --burst N [--server-pid PID] [--json]
        selectloop load --target HOST:PORT --slow N [--interval S] [--size BYTES] [--hold S] [--server-pid PID] [--json]
 
@@ -42,6 +44,10 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
                 ${SLOW_DEFAULTS.intervalMs / 1000}) and wait for its echo: latency from when each line was due,
                 the server's CPU, memory and threads (--size: bytes a line, default ${SLOW_DEFAULTS.size})
   --json        print one JSON object instead of the report
+  --churn       instead of the echo path: each of --conns loops connects, echoes one message,
+                closes, and again; measures connections (with --tls, handshakes) a second and
+                the latency of a whole cycle (no --rate, no --pipeline)
+${tlsClientUsage(12)}
 
 Every echoed byte is checked against what was sent. On a terminal, a live line each second.
 Exit status 1 if any connection failed or any error was seen (the report is printed all the same);
@@ -118,12 +124,15 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       slow: { type: 'string' },
       interval: { type: 'string' },
       json: { type: 'boolean' },
+      churn: { type: 'boolean' },
+      ...TLS_CLIENT_OPTIONS,
     },
     USAGE,
   )
   if (!parsed) return null
   const v = parsed.values
   const { host, port } = parseTarget(v.target)
+  const tls = tlsClientSettings(v)
   const json = Boolean(v.json)
   const timeoutMs = v.timeout === undefined ? LOAD_DEFAULTS.timeoutMs : parseSeconds('--timeout', v.timeout, 0.01)
   const serverPid = v['server-pid'] === undefined ? {} : { serverPid: parseIntegerOption('--server-pid', v['server-pid'], 1, 2 ** 22) }
@@ -131,8 +140,15 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
   const modes = (['idle', 'burst', 'slow'] as const).filter(m => v[m] !== undefined)
   if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} are different tests: give one`)
   if (v.idle !== undefined) {
+    if (v.churn) throw new UsageError('--churn and --idle: one or the other')
     const conns = parseIntegerOption('--idle', v.idle, 1, 1_000_000)
-    return { mode: 'idle', json, options: { host, port, conns, holdMs, timeoutMs, ...serverPid } }
+    return { mode: 'idle', json, options: { host, port, conns, holdMs, timeoutMs, ...serverPid, ...(tls ? { tls } : {}) } }
+  }
+  if (v.churn && (v.rate !== undefined || v.pipeline !== undefined)) {
+    throw new UsageError(`--churn sends one message per connection and goes as fast as the server lets it: no ${v.rate !== undefined ? '--rate' : '--pipeline'}`)
+  }
+  if (tls && (v.burst !== undefined || v.slow !== undefined)) {
+    throw new UsageError(`--${v.burst !== undefined ? 'burst' : 'slow'} runs over plain TCP: no --tls (the churn and idle tests measure TLS)`)
   }
   if (v.burst !== undefined) {
     const clients = parseIntegerOption('--burst', v.burst, 1, 100_000)
@@ -160,6 +176,8 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       threads: v.threads === undefined ? LOAD_DEFAULTS.threads : parseIntegerOption('--threads', v.threads, 1, 64),
       ...serverPid,
       ...(v.rate === undefined ? {} : { rate: parseRate('--rate', v.rate) }),
+      ...(tls ? { tls } : {}),
+      ...(v.churn ? { churn: true } : {}),
     },
   }
 }
@@ -184,7 +202,7 @@ export function loadArgs(command: LoadCommand): string[] {
     args.push(
       '--conns', String(o.conns),
       '--size', String(o.size),
-      '--pipeline', String(o.pipeline),
+      ...(o.churn ? ['--churn'] : ['--pipeline', String(o.pipeline)]),
       '--warmup', formatSeconds(o.warmupMs),
       '--duration', formatSeconds(o.durationMs),
       '--threads', String(o.threads),
@@ -192,6 +210,7 @@ export function loadArgs(command: LoadCommand): string[] {
   }
   args.push('--timeout', formatSeconds(timeoutMs))
   if (command.mode === 'load' && command.options.rate !== undefined) args.push('--rate', String(command.options.rate))
+  args.push(...tlsClientArgs('tls' in command.options ? command.options.tls : undefined))
   if (serverPid !== undefined) args.push('--server-pid', String(serverPid))
   if (command.json) args.push('--json')
   return args
@@ -234,9 +253,10 @@ function mismatchText(r: LoadResult): string | null {
 }
 
 export function formatLoad(r: LoadResult): string {
+  if (r.mode === 'churn') return formatChurn(r)
   const flight = r.mode === 'rate' ? `rate ${int(r.rate!.target)} msgs/s, at most ${r.pipeline} in flight each` : `${r.pipeline} in flight each`
   const lines = [
-    `load → ${r.target}: ${plural(r.conns, 'connection')} × ${r.size} B, ${flight}, ` +
+    `load → ${r.target}${r.tls ? ' (TLS)' : ''}: ${plural(r.conns, 'connection')} × ${r.size} B, ${flight}, ` +
       `${plural(r.threads, 'thread')}; ` +
       `${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
     `  connections  ${r.connected} connected, ${r.conns - r.connected} failed (${describeFailures(r.connectFailures)}), ${r.alive} alive at the end`,
@@ -265,6 +285,35 @@ export function formatLoad(r: LoadResult): string {
   return lines.join('\n')
 }
 
+/** The churn report: connections (handshakes) a second, and the latency of a whole cycle. */
+function formatChurn(r: LoadResult): string {
+  const what = r.tls ? 'handshakes' : 'connections'
+  const made = Object.values(r.connectFailures).reduce((a, b) => a + b, 0)
+  const lines = [
+    `churn → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.conns} at once, each: connect${r.tls ? ', handshake' : ''}, one ${r.size} B echo, close, again; ` +
+      `${plural(r.threads, 'thread')}; ${r.rampMs === null ? '' : `all answering after ${r.rampMs} ms, then `}warm-up ${r.warmupS} s, measured ${r.windowS.toFixed(2)} s`,
+    `  throughput   ${int(r.msgsPerSec)} ${what}/s   (${int(r.messages)} cycles, each echo verified)`,
+    `  cycle        ${percentiles(r.latencyMs)}   (connect to the echo's last byte)`,
+    `  connects     ${made === 0 ? 'none failed' : `${int(made)} failed (${describeFailures(r.connectFailures)})`}; ${r.conns - r.connected} of ${r.conns} loops never connected`,
+    `  errors       ${describeErrors(r.errors)}`,
+  ]
+  if (r.errors.refused > 0) {
+    const said = r.refusal ? `; it said "${r.refusal}"` : '; it closed them without a word'
+    lines.push(`  refused      ${plural(r.errors.refused, 'connection')} ended by the server before any echo${said}`)
+  }
+  const hint = mismatchText(r)
+  if (hint) lines.push(`  hint         ${hint}`)
+  if (r.stoppedEarly) lines.push(`  stopped      ${r.stoppedEarly}`)
+  lines.push(`  load CPU     ${r.loadCpuPct === null ? '- (the window was too short to tell)' : `${r.loadCpuPct}% of one core`} (this generator)`)
+  if (r.server) {
+    const s = r.server
+    const per = s.cpuUsPerMsg === null ? '' : ` (${s.cpuUsPerMsg} µs per ${r.tls ? 'handshake' : 'connection'})`
+    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core${per}, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
+  }
+  if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)
+  return lines.join('\n')
+}
+
 /** `selectloop load` found no server to load: one line, as a fatal error reads. */
 export function noConnectionLine(r: LoadResult): string {
   const failures = Object.entries(r.connectFailures).sort((a, b) => b[1] - a[1])
@@ -285,9 +334,9 @@ const CONNECT_FAILURES: Record<string, string> = {
 }
 
 /** The live line (a terminal only): what the load is doing this second. */
-export function formatLive(s: LiveStatus): string {
+export function formatLive(s: LiveStatus, unit = 'msgs/s'): string {
   const p99 = s.p99Ms === null ? '' : `   p99 so far ${ms(s.p99Ms)}`
-  return `  ${s.phase} ${Math.floor(s.seconds)} s   ${int(s.msgsPerSec)} msgs/s${p99}   errors ${int(s.errors)}   ${s.alive} alive`
+  return `  ${s.phase} ${Math.floor(s.seconds)} s   ${int(s.msgsPerSec)} ${unit}${p99}   errors ${int(s.errors)}   ${s.alive} alive`
 }
 
 /** What `load --json` carries besides the result: which program, asked what, where, when. */
@@ -305,7 +354,7 @@ export function commandLine(words: string[]): string {
 
 export function formatIdle(r: IdleResult): string {
   const lines = [
-    `idle → ${r.target}: ${r.requested} connections requested, held ${r.holdS} s`,
+    `idle → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.requested} connections requested, held ${r.holdS} s`,
     `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)})`,
     `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${describeFailures(r.probeFailures)})${refusedText(r.probeFailures, r.refusal)}`,
   ]
@@ -386,10 +435,14 @@ export async function run(argv: string[]): Promise<void> {
     return
   }
   const tty = !command.json && process.stderr.isTTY
-  const live = tty ? (s: LiveStatus) => process.stderr.write(`\r\x1b[K${formatLive(s)}`) : undefined
+  const o = command.options
+  const unit = o.churn ? (o.tls ? 'handshakes/s' : 'connections/s') : 'msgs/s'
+  const live = tty ? (s: LiveStatus) => process.stderr.write(`\r\x1b[K${formatLive(s, unit)}`) : undefined
   const r = await runLoad(command.options, { live })
   if (tty) process.stderr.write('\r\x1b[K')
-  process.exitCode = r.failure || r.errorTotal > 0 || r.connected < r.conns ? 1 : 0
+  // (Churn makes connections all along: one that failed at any time counts.)
+  const failedConnects = Object.values(r.connectFailures).some(n => n > 0)
+  process.exitCode = r.failure || r.errorTotal > 0 || r.connected < r.conns || failedConnects ? 1 : 0
   if (command.json) process.stdout.write(JSON.stringify({ meta: meta(), ...r }) + '\n')
   else if (r.failure) process.stderr.write(`selectloop: ${noConnectionLine(r)}\n`)
   else process.stdout.write(formatLoad(r) + '\n')

@@ -17,6 +17,7 @@
 // so a dropped, duplicated or reordered message shifts the stream and fails the comparison.
 // Connections start at different slots, so bytes crossed between connections fail it too.
 import net from 'node:net'
+import tls from 'node:tls'
 import { randomFillSync } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { createHistogram, exportCounts, type LatencyHistogram } from './histogram.js'
@@ -40,6 +41,37 @@ export interface EngineOptions {
   connectConcurrency: number
   /** Offsets each connection's starting slot, so engines in different threads differ. */
   firstConnIndex: number
+  /** Connect with TLS: whom to trust (plain data: it crosses to load threads); null for TCP. */
+  tls: { ca?: string; rejectUnauthorized: boolean } | null
+  /** Churn instead (churn-engine.ts): each connection, one echo, closed, again; no rate. */
+  churn: boolean
+}
+
+/**
+ * The steps every engine is driven through, in this thread or in a load thread (load.ts,
+ * load-worker.ts): connect → start (→ startSchedule) → measure → finish → close.
+ */
+export interface Engine {
+  /** Makes the first connections; resolves when each has connected or failed. */
+  connect(): Promise<void>
+  /** How many connections were made (valid once connect() has resolved). */
+  connectedCount(): number
+  /** The warm-up begins: the first messages go out. */
+  start(): void
+  /** Open loop: the schedule begins (a no-op otherwise). */
+  startSchedule(): void
+  /** Resolves once every connection has had its first echo or failed. */
+  allAnswered(): Promise<void>
+  /** Calls `callback` once the engine can no longer load the server (every connection lost). */
+  whenAllDown(callback: () => void): void
+  /** Opens the measured window. */
+  measure(): void
+  /** The live line's look, once a second. */
+  snapshot(): EngineSnapshot
+  /** Closes the window and stops sending; returns the counts. */
+  finish(): EngineReport
+  /** Ends the connections politely, bounded by `graceMs`. */
+  close(graceMs?: number): Promise<void>
 }
 
 /** The first reply byte that was not the echo: where, what was expected, what came instead. */
@@ -186,7 +218,7 @@ class Conn {
   }
 }
 
-export class LoadEngine {
+export class LoadEngine implements Engine {
   private phase: Phase = Phase.IDLE
   private readonly conns: Conn[] = []
   private readonly pattern: Buffer
@@ -418,13 +450,15 @@ export class LoadEngine {
   private openConnection(c: Conn): void {
     this.pendingConnects++
     c.startedAt = performance.now()
-    c.socket = net.connect({
+    const options = {
       host: this.o.host,
       port: this.o.port,
       noDelay: true,
       onread: { buffer: this.readBuffer, callback: (n: number, buf: Uint8Array) => (this.onData(c, n, buf as Buffer), true) },
-    })
-    c.socket.once('connect', () => this.onConnect(c))
+    }
+    // Over TLS the connection is up once the handshake is done and the certificate verified.
+    c.socket = this.o.tls ? tls.connect({ ...options, ...this.o.tls }) : net.connect(options)
+    c.socket.once(this.o.tls ? 'secureConnect' : 'connect', () => this.onConnect(c))
     c.socket.on('error', (err: NodeJS.ErrnoException) => this.onError(c, err))
     c.socket.on('end', () => this.onEnd(c))
     c.socket.on('close', () => this.onEnd(c))

@@ -1,13 +1,14 @@
-// A load-generator thread: one LoadEngine driven by its parent (see load.ts) through
+// A load-generator thread: one engine (engines.ts) driven by its parent (see load.ts) through
 // 'connect' (answered with the count made), 'start' (answered once every connection has had an
 // echo), 'schedule' (the open loop's schedule begins), 'measure', 'snapshot' (answered with the
 // live figures), 'finish' (answered with the report) and 'close' (answered once the connections
 // are closed). It says 'down', unasked, once none of its connections is running any more.
 import { parentPort, workerData } from 'node:worker_threads'
-import { LoadEngine, type EngineOptions } from './load-engine.js'
+import type { EngineOptions } from './load-engine.js'
+import { createEngine } from './engines.js'
 import type { WorkerReply } from './load.js'
 
-const engine = new LoadEngine(workerData as EngineOptions)
+const engine = createEngine(workerData as EngineOptions)
 const port = parentPort!
 const reply = (message: WorkerReply) => port.postMessage(message)
 

@@ -1,4 +1,4 @@
-// The load generator: runs one LoadEngine per thread (in this thread when --threads 1, otherwise
+// The load generator: runs one engine per thread (in this thread when --threads 1, otherwise
 // in worker_threads), drives them through connect → ramp-up → warm-up → measured window → finish,
 // and merges their counts into one report with the generator's own CPU time and, given the
 // server's pid, the server's CPU (in all, and per message), memory and threads over the same window.
@@ -9,10 +9,12 @@ import { Worker } from 'node:worker_threads'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { builtSibling } from '../lib/built.js'
-import { LoadEngine, type EngineOptions, type EngineReport, type EngineSnapshot, type MismatchSample, type ScheduleCounts } from './load-engine.js'
+import type { Engine, EngineOptions, EngineReport, EngineSnapshot, MismatchSample, ScheduleCounts } from './load-engine.js'
+import { createEngine } from './engines.js'
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
 import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
+import { tlsClientOptions, type TlsClientSettings } from '../lib/tls/options.js'
 
 /** One load run: what `selectloop load` parses its command line into, and what runLoad runs. */
 export interface LoadOptions {
@@ -31,6 +33,13 @@ export interface LoadOptions {
   serverPid?: number
   /** Open loop: messages per second in all, on a fixed schedule. Absent: closed loop. */
   rate?: number
+  /** Connect with TLS (--tls, --ca, --insecure). */
+  tls?: TlsClientSettings
+  /**
+   * Churn (--churn): each of the `conns` loops connects (with TLS, a handshake), echoes one
+   * message, closes, and again; msgs/s is then connections (handshakes) a second. Never with a rate.
+   */
+  churn?: boolean
 }
 
 export const LOAD_DEFAULTS = {
@@ -41,7 +50,7 @@ export const LOAD_DEFAULTS = {
   durationMs: 5000,
   timeoutMs: 5000,
   threads: 1,
-} as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid' | 'rate'>
+} as const satisfies Omit<LoadOptions, 'host' | 'port' | 'serverPid' | 'rate' | 'tls' | 'churn'>
 
 /**
  * The open loop's schedule is kept when the backlog did not grow over the window. By the end it
@@ -94,8 +103,14 @@ export interface RateResult extends ScheduleCounts {
 
 export interface LoadResult {
   target: string
-  /** closed: each connection keeps `pipeline` messages in flight; rate: messages on a fixed schedule. */
-  mode: 'closed' | 'rate'
+  /**
+   * closed: each connection keeps `pipeline` messages in flight; rate: messages on a fixed
+   * schedule; churn: a connection per message (connect, one echo, close), so a message is a
+   * connection made (over TLS, a handshake) and its latency the whole cycle.
+   */
+  mode: 'closed' | 'rate' | 'churn'
+  /** Over TLS. */
+  tls: boolean
   conns: number
   size: number
   pipeline: number
@@ -180,10 +195,10 @@ interface EngineHandle {
 }
 
 class LocalEngine implements EngineHandle {
-  private readonly engine: LoadEngine
+  private readonly engine: Engine
   private readonly down: Promise<void>
   constructor(o: EngineOptions) {
-    this.engine = new LoadEngine(o)
+    this.engine = createEngine(o)
     this.down = new Promise(resolve => this.engine.whenAllDown(resolve))
   }
   async connect() {
@@ -323,6 +338,7 @@ async function sleepUnless(ms: number, cut: Promise<unknown>): Promise<boolean> 
  */
 export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<LoadResult> {
   const counts = shares(o.conns, Math.max(1, Math.min(o.threads, o.conns)))
+  const tls = o.tls ? tlsClientOptions(o.tls) : null
   let first = 0
   const engines: EngineHandle[] = counts.map(conns => {
     const eo: EngineOptions = {
@@ -336,6 +352,8 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
       connectTimeoutMs: o.timeoutMs,
       connectConcurrency: Math.max(1, Math.ceil(1000 / counts.length)),
       firstConnIndex: first,
+      tls: tls && { ca: typeof tls.ca === 'string' ? tls.ca : undefined, rejectUnauthorized: tls.rejectUnauthorized ?? true },
+      churn: Boolean(o.churn),
     }
     first += conns
     return counts.length === 1 ? new LocalEngine(eo) : new WorkerEngine(eo)
@@ -460,7 +478,8 @@ function merge(
   }
   return {
     target: `${o.host}:${o.port}`,
-    mode: o.rate === undefined ? 'closed' : 'rate',
+    mode: o.churn ? 'churn' : o.rate === undefined ? 'closed' : 'rate',
+    tls: Boolean(o.tls),
     conns: o.conns,
     size: o.size,
     pipeline: o.pipeline,

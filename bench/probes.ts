@@ -4,6 +4,7 @@
 // a byte was refused, and what it said then ("server busy: thread limit (256) reached") is kept,
 // so a report can say why a server held fewer connections than it was offered.
 import net from 'node:net'
+import tls from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { printable } from './printable.js'
 
@@ -30,15 +31,23 @@ export function bump(record: Record<string, number>, key: string): void {
 }
 
 /**
- * Connects one socket (TCP_NODELAY); resolves with it once connected, or with why it failed
- * ('timeout', 'ECONNREFUSED', ...). `onData` is called with whatever arrives, after it is recorded.
+ * Connects one socket (TCP_NODELAY); resolves with it once connected (with `secure`, once its TLS
+ * handshake is done), or with why it failed ('timeout', 'ECONNREFUSED', ...). `onData` is called
+ * with whatever arrives, after it is recorded.
  */
-export function connectOne(host: string, port: number, timeoutMs: number, onData?: (c: ProbeConn) => void): Promise<ProbeConn | string> {
+export function connectOne(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  onData?: (c: ProbeConn) => void,
+  secure: tls.ConnectionOptions | null = null,
+): Promise<ProbeConn | string> {
   return new Promise(resolve => {
-    const socket = net.connect({ host, port, noDelay: true })
+    const socket = secure ? tls.connect({ host, port, ...secure }) : net.connect({ host, port, noDelay: true })
+    if (secure) socket.setNoDelay(true)
     const conn: ProbeConn = { socket, received: [], receivedBytes: 0, failed: null, startedAt: performance.now(), connectedAt: 0 }
     const timer = setTimeout(() => (socket.destroy(), resolve('timeout')), timeoutMs)
-    socket.once('connect', () => {
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer)
       conn.connectedAt = performance.now()
       resolve(conn)
@@ -64,13 +73,18 @@ export function connectOne(host: string, port: number, timeoutMs: number, onData
  * Opens `count` connections, at most `concurrency` connecting at once; failures are counted by
  * reason into `failures`. Resolves with those that connected.
  */
-export async function connectMany(host: string, port: number, count: number, o: { timeoutMs: number; concurrency: number; failures: Record<string, number> }): Promise<ProbeConn[]> {
+export async function connectMany(
+  host: string,
+  port: number,
+  count: number,
+  o: { timeoutMs: number; concurrency: number; failures: Record<string, number>; secure?: tls.ConnectionOptions | null },
+): Promise<ProbeConn[]> {
   const conns: ProbeConn[] = []
   let next = 0
   async function connector(): Promise<void> {
     while (next < count) {
       next++
-      const c = await connectOne(host, port, o.timeoutMs)
+      const c = await connectOne(host, port, o.timeoutMs, undefined, o.secure ?? null)
       if (typeof c === 'string') bump(o.failures, c)
       else conns.push(c)
     }

@@ -3,12 +3,13 @@
 // comparison with a saved run. Plain text, aligned columns, numbers right-aligned.
 import type { BenchRow, HeaderRow, UnavailableRow } from './runner.js'
 import { KIND_ORDER, kindOf, viewOf, type CellRow } from './kinds/index.js'
-import { cellOf, type BurstCell, type Cell, type ClosedCell, type IdleCell, type RateCell, type SlowCell } from './cells.js'
+import { cellOf, type BurstCell, type Cell, type ChurnCell, type ClosedCell, type IdleCell, type RateCell, type SlowCell } from './cells.js'
 import type { Column } from './view.js'
 import type { Comparison } from './compare.js'
 import { FlagKind } from './flags.js'
 import { machineLine } from './machine.js'
 import { fixed, formatSize } from './format.js'
+import type { TlsClientSettings } from '../lib/tls/options.js'
 
 
 /** A plain-text table: aligned columns, a blank line between groups. */
@@ -73,6 +74,8 @@ export function planText(cells: Cell[]): string {
   }
   const rated = cells.filter((c): c is RateCell => c.kind === 'rate')
   if (rated.length) parts.push(`open loop at ${list(rated.map(c => c.rate), x => x.toLocaleString('en-US'))} msgs/s over ${list(rated.map(c => c.conns))} connections`)
+  const churn = cells.filter((c): c is ChurnCell => c.kind === 'churn')
+  if (churn.length) parts.push(`churn (connect, one echo, close, again) at ${list(churn.map(c => c.conns))} at once × ${list(churn.map(c => c.size), formatSize)}`)
   const idle = cells.filter((c): c is IdleCell => c.kind === 'idle')
   if (idle.length) parts.push(`${list(idle.map(c => c.conns), x => x.toLocaleString('en-US'))} idle connections`)
   const bursts = cells.filter((c): c is BurstCell => c.kind === 'burst')
@@ -90,7 +93,14 @@ export function formatHeader(h: HeaderRow): string {
     `each cell ${o.durationMs / 1000} s measured after ${o.warmupMs / 1000} s warm-up` +
       (o.repeat > 1 ? `, median of ${o.repeat} runs` : '') +
       `, a fresh server each time; flagged when the rest of the machine used more than ${o.maxNoisePct}% of a core`,
+    ...(o.tls ? [tlsText(o.tls)] : []),
   ].join('\n')
+}
+
+/** What `bench --tls` ran over, in words (the header's line, the HTML report's fact). */
+export function tlsText(tls: TlsClientSettings): string {
+  const trust = tls.insecure ? 'not verified (--insecure)' : tls.caFile ? 'verified by every client against it' : "verified against the system's roots"
+  return `over TLS: every server has the one certificate made for the run, ${trust}; the net model is Node's own tls.createServer echo`
 }
 
 export function formatComparison(c: Comparison): string[] {

@@ -21,6 +21,8 @@ export interface ServerSpec {
   command?: string
   /** The model run as `--workers N` (a primary and N worker processes). */
   workers?: number
+  /** More arguments for the model's server (bench --tls: --tls --cert F --key K). */
+  args?: string[]
 }
 
 /** Models of `selectloop echo` that can run as workers. */
@@ -53,7 +55,7 @@ export async function startModelServer(spec: ServerSpec, timeoutMs = 20_000): Pr
   let server
   try {
     const workers = spec.workers ? ['--workers', String(spec.workers)] : []
-    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet', ...workers], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
+    server = await startCliServer(['echo', '--model', spec.model!, '--port', '0', '--quiet', ...workers, ...(spec.args ?? [])], { wrapper: bashWrapper(RAISE_FD_LIMIT), timeoutMs })
   } catch (e) {
     throw e instanceof StartFailure ? new NotAvailable(e.message) : e
   }

@@ -45,8 +45,11 @@ export class Connection extends Selectable {
   /**
    * Wraps a socket: an accepted one (already connected, paused by pauseOnConnect) or one that is
    * connecting (see Connection.connect). Reading starts at once, up to the receive bound.
+   * `upEvent` names the event after which the connection is up, for a socket that is not up yet
+   * in a sense of its own: TLS (tls-connection.ts) passes 'secure' or 'secureConnect', so that it
+   * is not writable before its handshake is done.
    */
-  constructor(socket: net.Socket, options: ConnectionOptions = {}) {
+  constructor(socket: net.Socket, options: ConnectionOptions = {}, upEvent?: string) {
     super()
     this.socket = socket as OwnedSocket
     this.socket[kConnection] = this
@@ -55,7 +58,7 @@ export class Connection extends Selectable {
     // writableHighWaterMark; a lower limit of ours could become writable again with no event.
     this.sendLimit = Math.max(options.sendBufferSize ?? DEFAULT_SEND_BUFFER, socket.writableHighWaterMark)
     this.lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS
-    this.connected = !socket.connecting && !socket.pending
+    this.connected = upEvent === undefined && !socket.connecting && !socket.pending
     this.remoteAddress = socket.remoteAddress ?? ''
     this.remotePort = socket.remotePort ?? 0
     socket.on('data', onData)
@@ -63,7 +66,7 @@ export class Connection extends Selectable {
     socket.on('drain', onDrain)
     socket.on('error', onError)
     socket.on('close', onClose)
-    if (!this.connected) socket.once('connect', onConnect)
+    if (!this.connected) socket.once(upEvent ?? 'connect', onConnect)
     if (socket.destroyed) {
       // Wrapped after it was already gone (Listener.accept() skips these; other callers may not).
       this.hungUp = true
@@ -187,7 +190,12 @@ export class Connection extends Selectable {
     if (this.isClosed) return
     this.isClosed = true
     this.input.clear()
-    if (!this.socket.destroyed) this.socket.resetAndDestroy()
+    if (!this.socket.destroyed) this.abort()
+  }
+
+  /** Sends the RST and destroys the socket (TLS resets the TCP socket beneath its own). */
+  protected abort(): void {
+    this.socket.resetAndDestroy()
   }
 
   // Event handlers (module-level below) land here.

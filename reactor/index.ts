@@ -17,6 +17,16 @@ export {
 } from './selector.js'
 export { Connection, type ConnectionOptions } from './connection.js'
 export { Listener, type ListenOptions } from './listener.js'
+export { TlsConnection } from './tls-connection.js'
+export {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  ServerTlsSocket,
+  clientTlsSocket,
+  resetBeneath,
+  serverTlsSocket,
+  type TlsClientOptions,
+  type TlsServerOptions,
+} from './tls-socket.js'
 export { StreamReader } from './stream-reader.js'
 export { Waker } from './waker.js'
 export { EventLoop, eventNames, type Callback, type EventLoopOptions, type LoopObserver, type RoundInfo } from './loop.js'

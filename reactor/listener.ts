@@ -6,9 +6,14 @@
 // libuv skip ECONNABORTED: there is nobody left to serve, and it has no address to log (the kernel
 // has closed it, so getpeername fails). So, as with a real accept(2), READ readiness can end in an
 // accept() that returns null.
+//
+// Given TLS options, it hands out TlsConnections: each accepted socket is wrapped at accept(), its
+// handshake runs from then on (bounded by the handshake timeout) and completes as WRITE readiness.
 import net from 'node:net'
 import { Connection, type ConnectionOptions } from './connection.js'
 import { EVENT_READ, Selectable } from './selectable.js'
+import { TlsConnection } from './tls-connection.js'
+import type { TlsServerOptions } from './tls-socket.js'
 
 export interface ListenOptions extends ConnectionOptions {
   host?: string
@@ -18,6 +23,8 @@ export interface ListenOptions extends ConnectionOptions {
    * backlog drops them, so a program that stops accepting cannot make this queue grow unbounded.
    */
   backlog?: number
+  /** Speak TLS: accept() returns TlsConnections with this certificate and handshake bound. */
+  tls?: TlsServerOptions
 }
 
 export class Listener extends Selectable {
@@ -33,6 +40,7 @@ export class Listener extends Selectable {
     readonly server: net.Server,
     private readonly backlog: number,
     private readonly connectionOptions: ConnectionOptions,
+    private readonly tls: TlsServerOptions | undefined,
   ) {
     super()
     server.on('connection', socket => this.enqueue(socket))
@@ -49,13 +57,13 @@ export class Listener extends Selectable {
    * (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...).
    */
   static listen(options: ListenOptions = {}): Promise<Listener> {
-    const { host = '127.0.0.1', port = 0, backlog = 511, ...connectionOptions } = options
+    const { host = '127.0.0.1', port = 0, backlog = 511, tls, ...connectionOptions } = options
     const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true })
     return new Promise((resolve, reject) => {
       server.once('error', reject)
       server.listen({ host, port, backlog }, () => {
         server.off('error', reject)
-        resolve(new Listener(server, backlog, connectionOptions))
+        resolve(new Listener(server, backlog, connectionOptions, tls))
       })
     })
   }
@@ -81,7 +89,8 @@ export class Listener extends Selectable {
   }
 
   /**
-   * Returns the next connection, or null when none is waiting (would block). Connections reset
+   * Returns the next connection (a TlsConnection when listening with TLS options, its handshake
+   * under way), or null when none is waiting (would block). Connections reset
    * while they waited are skipped and counted in `aborted`. Throws a pending accept error once
    * (EMFILE, ...).
    */
@@ -99,6 +108,7 @@ export class Listener extends Selectable {
         continue
       }
       socket.off('error', ignoreQueuedError)
+      if (this.tls) return TlsConnection.accept(socket, this.tls, this.connectionOptions)
       return new Connection(socket, this.connectionOptions)
     }
     return null

@@ -19,6 +19,7 @@ import type { BenchRow, EndRow, HeaderRow, UnavailableRow } from '../bench/runne
 import type { CellRow, IdleRow, LoadRow } from '../bench/kinds/index.js'
 import { compareRuns } from '../bench/compare.js'
 import { launchBrowser } from './helpers/browser.js'
+import { uninstrumentedWrapper } from './helpers/subprocess-coverage.js'
 
 interface BenchRun {
   code: number | null
@@ -34,13 +35,14 @@ interface BenchRun {
 /**
  * Runs `selectloop bench ARGS --duration 0.5 --warmup 0.1 --out TMP`; its files are removed when
  * the test ends. Without tap's preloads (NODE_OPTIONS): the bench starts a dozen node processes
- * (servers, load generators), and each would load them, at a second or so apiece on a busy machine.
+ * (servers, load generators), and each would load them, at a second or so apiece on a busy machine;
+ * their coverage is V8's own (helpers/subprocess-coverage.ts).
  */
 async function bench(t: Test, args: string[]): Promise<BenchRun> {
   const out = mkdtempSync(path.join(tmpdir(), 'selectloop-bench-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
   const child = spawnCli(['bench', ...args, '--duration', '0.5', '--warmup', '0.1', '--out', out], {
-    wrapper: ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE'],
+    wrapper: uninstrumentedWrapper(),
   })
   let stdout = ''
   let stderr = ''

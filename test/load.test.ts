@@ -35,8 +35,8 @@ t.test('the command line: options → argv → options is the identity', async t
   )
   t.strictSame(roundTrip(idleDefaults!), idleDefaults, 'the idle defaults, spelled out and read back')
 
-  // Every option away from its default, each alone and all at once.
-  const load: Required<LoadOptions> = {
+  // Every option away from its default, each alone and all at once (churn is apart: it takes no rate nor pipeline).
+  const load: Required<Omit<LoadOptions, 'churn'>> = {
     host: 'localhost',
     port: 65535,
     conns: 1000,
@@ -48,16 +48,24 @@ t.test('the command line: options → argv → options is the identity', async t
     threads: 64,
     serverPid: 4321,
     rate: 12_345.5,
+    tls: { caFile: '/tmp/ca.pem', insecure: false },
   }
   const base = defaults!.options as LoadOptions
-  for (const key of Object.keys(load) as Array<keyof LoadOptions>) {
+  for (const key of Object.keys(load) as Array<keyof typeof load>) {
     t.not(load[key], base[key], `${key}: not its default`)
     const one: LoadCommand = { mode: 'load', json: false, options: { ...base, [key]: load[key] } }
     t.strictSame(roundTrip(one), one, `${key} alone`)
   }
   const all: LoadCommand = { mode: 'load', json: true, options: load }
   t.strictSame(roundTrip(all), all, 'every load option, and --json')
-  const idle: LoadCommand = { mode: 'idle', json: true, options: { host: '::1', port: 1, conns: 1_000_000, holdMs: 0, timeoutMs: 86_400_000, serverPid: 1 } }
+  const { rate: _rate, pipeline: _pipeline, ...churnable } = load
+  const churn: LoadCommand = { mode: 'load', json: true, options: { ...churnable, pipeline: base.pipeline, churn: true } }
+  t.strictSame(roundTrip(churn), churn, 'churn, with every option it takes')
+  t.throws(() => parseLoadArgs(['--target', ':1', '--churn', '--rate', '5']), { name: 'UsageError', message: /--churn .* no --rate/ })
+  t.throws(() => parseLoadArgs(['--target', ':1', '--churn', '--pipeline', '2']), { name: 'UsageError', message: /--churn .* no --pipeline/ })
+  t.throws(() => parseLoadArgs(['--target', ':1', '--churn', '--idle', '2']), { name: 'UsageError', message: /--churn and --idle/ })
+  const insecure = { caFile: null, insecure: true }
+  const idle: LoadCommand = { mode: 'idle', json: true, options: { host: '::1', port: 1, conns: 1_000_000, holdMs: 0, timeoutMs: 86_400_000, serverPid: 1, tls: insecure } }
   t.strictSame(roundTrip(idle), idle, 'every idle option, an IPv6 host, the longest timeout')
   t.strictSame(loadArgs(idle).slice(0, 2), ['--target', '[::1]:1'], 'an IPv6 host in brackets')
 

@@ -1,8 +1,6 @@
 // The selector contract, in the spirit of CPython's Lib/test/test_selectors.py: every selector
 // implementation runs this same suite (see selector.test.ts). A new implementation passes it or
 // is not a selector.
-import net from 'node:net'
-import { once } from 'node:events'
 import type { Test } from 'tap'
 import {
   BaseSelector,
@@ -17,20 +15,28 @@ import {
   RW,
   acceptOne,
   assertWouldBlock,
-  connectionPair,
-  connectionWithRawPeer,
+  connectionPair as pairOver,
+  connectionWithRawPeer as rawPeerOver,
   expectEvents,
   expectNoEvents,
-  listen,
+  plainTransport,
   until,
+  type Transport,
 } from './helpers/reactor.js'
 
-export function selectorContract(t: Test, makeSelector: () => BaseSelector): void {
+/**
+ * Runs the contract with `makeSelector`'s selectors over `transport`'s connections: plain TCP by
+ * default; TLS (tls-connection.test.ts) holds TLS connections to the same contract.
+ */
+export function selectorContract(t: Test, makeSelector: () => BaseSelector, transport: Transport = plainTransport): void {
   const fresh = (t: Test) => {
     const sel = makeSelector()
     t.teardown(() => sel.close())
     return sel
   }
+  const connectionPair = (t: Test) => pairOver(t, transport)
+  const connectionWithRawPeer = (t: Test) => rawPeerOver(t, transport)
+  const listen = () => transport.listen()
 
   t.test('register returns an immutable key with a small integer fd', async t => {
     const sel = fresh(t)
@@ -327,7 +333,7 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     const sel = fresh(t)
     const { conn, peer } = await connectionWithRawPeer(t)
     sel.register(conn, EVENT_READ)
-    peer.resetAndDestroy()
+    transport.resetPeer(peer)
     await expectEvents(t, sel, [[conn, EVENT_READ]])
     sel.modify(conn, RW)
     await expectEvents(t, sel, [[conn, RW]])
@@ -373,17 +379,20 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     t.equal(listener.accept(), null, 'accept would block')
     const port = listener.address().port
     const N = 60
-    const peers = Array.from({ length: N }, () => net.connect(port, '127.0.0.1').on('error', () => {}))
-    t.teardown(() => peers.forEach(p => p.destroy()))
-    await Promise.all(peers.map(p => once(p, 'connect')))
+    // (A TLS peer's handshake needs its connection accepted: its promise is awaited after accept.)
+    const connecting = Array.from({ length: N }, () => transport.peer(port))
     // Node accepts on its own loop; wait until all of them are queued, then take them in one burst.
     await until(() => listener.queued === N, `${N} queued connections`)
     await expectEvents(t, sel, [[listener, EVENT_READ]])
     const accepted: Connection[] = []
     for (let c = listener.accept(); c; c = listener.accept()) accepted.push(c)
     t.teardown(() => accepted.forEach(c => c.close()))
+    const peers = await Promise.all(connecting)
+    t.teardown(() => peers.forEach(p => p.destroy()))
     t.equal(accepted.length, N, `all ${N} accepted`)
     await expectNoEvents(t, sel, 'queue empty: not readable')
+    // A TLS connection is accepted with its handshake under way: writable once it is done.
+    if (transport.handshakes) await until(() => accepted.every(c => c.readiness() & EVENT_WRITE), 'every handshake done')
     for (const c of accepted) t.equal(c.readiness() & EVENT_WRITE, EVENT_WRITE)
   })
 
@@ -391,12 +400,15 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     const sel = fresh(t)
     const listener = await listen()
     const port = listener.address().port
-    const ok = Connection.connect('127.0.0.1', port)
+    const ok = transport.connect(port)
     t.teardown(() => ok.close())
     sel.register(ok, RW)
+    // TCP's connect completes before accept() (the kernel's doing); a TLS handshake needs the
+    // server to have accepted the connection and to take part.
+    const early = transport.handshakes ? await acceptOne(listener) : null
     await expectEvents(t, sel, [[ok, EVENT_WRITE]])
     t.equal(ok.getError(), null)
-    const accepted = await acceptOne(listener)
+    const accepted = early ?? (await acceptOne(listener))
     accepted.close()
     let serverClosed = false
     listener.server.once('close', () => (serverClosed = true))
@@ -404,7 +416,7 @@ export function selectorContract(t: Test, makeSelector: () => BaseSelector): voi
     sel.unregister(ok)
     // Nobody listens on `port` once the server has closed (its handle, and with it the port).
     await until(() => serverClosed && !listener.server.listening, 'the listening socket to close')
-    const refused = Connection.connect('127.0.0.1', port)
+    const refused = transport.connect(port)
     t.teardown(() => refused.close())
     sel.register(refused, EVENT_WRITE)
     await expectEvents(t, sel, [[refused, EVENT_WRITE]])

@@ -56,8 +56,14 @@ t.test('--coverage: each folder is held to its thresholds, and a shortfall is na
       },
     }),
     reactor: { 'a.ts': 'one\ntwo\n' },
-    lib: { 'b.ts': 'x\n', deep: { 'c.ts': 'y\n', 'c.d.ts': 'declarations are not sources\n' } },
+    lib: {
+      'b.ts': 'x\n',
+      deep: { 'c.ts': 'y\n', 'c.d.ts': 'declarations are not sources\n' },
+      'types.ts': 'export interface T {\n  a: number\n}\n',
+    },
     test: { 'helper.ts': 'not in any folder held to a threshold\n' },
+    // tsc's output: lib/types.ts declares types only, so nothing of it runs or is loaded.
+    dist: { lib: { 'types.js': '// types\nexport {};\n//# sourceMappingURL=types.js.map\n' } },
   })
   const entry = (lines: [number, number], branches: [number, number], functions: [number, number] = [1, 1]) => ({
     lines: { total: lines[0], covered: lines[1] },
@@ -101,6 +107,7 @@ t.test('--coverage: each folder is held to its thresholds, and a shortfall is na
   const unloaded = report({ 'reactor/a.ts': entry([100, 95], [10, 10]), 'lib/b.ts': entry([100, 90], [8, 8]) })
   const missing = summarize(tap('# { total: 3, pass: 3 }'), ['--coverage', unloaded], dir)
   t.match(missing.stdout, /^# coverage lib\/ +not loaded by any test: lib\/deep\/c\.ts \(counted as uncovered\)$/m)
+  t.notMatch(missing.stdout, /lib\/types\.ts/, 'a module of types only has nothing to cover: not counted, not named')
   t.match(missing.stdout, /^# coverage lib\/ +lines 89\.1% \(min 80\)/m)
   t.equal(missing.last, '3 passed, 0 failed')
 

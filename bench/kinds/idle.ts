@@ -42,6 +42,7 @@ async function runOnce(cell: IdleCell, server: RunningBenchServer, s: RunSetting
     holdMs: cell.holdMs,
     timeoutMs: Math.max(s.timeoutMs, 10_000),
     serverPid: server.pid,
+    ...(s.tls ? { tls: s.tls } : {}),
   }
   return runLoadProcess<IdleResult>({ mode: 'idle', json: true, options }, server.pid, cell.holdMs + 180_000)
 }

@@ -77,6 +77,7 @@ function loadOptions(cell: LoadCell, server: RunningBenchServer, s: RunSettings)
     threads: s.loadThreads,
     serverPid: server.pid,
     ...(cell.kind === 'rate' ? { rate: cell.rate } : {}),
+    ...(s.tls ? { tls: s.tls } : {}),
   }
 }
 

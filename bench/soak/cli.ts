@@ -15,6 +15,9 @@ import { HostilePool } from './hostile.js'
 import { DeliveryLedger } from './ledger.js'
 import { externalServer, ResourceSampler, startServer, type SoakServer } from './servers.js'
 import { formatReport, verdict, type ModelReport, type ServerReport } from './summary.js'
+import { useTls } from './dial.js'
+import { benchCertificate } from '../tls-certificate.js'
+import { readFileSync } from 'node:fs'
 
 /** Models with both an echo and a chat server. */
 const MODELS: readonly string[] = CHAT_MODELS.filter(m => (ECHO_MODELS as readonly string[]).includes(m))
@@ -42,13 +45,15 @@ function v8FlagsFor(model: string): string[] {
 }
 
 const USAGE = `usage: selectloop soak [--duration S] [--models ${MODELS.join('[,')}${']'.repeat(MODELS.length - 1)}] [--echo-clients N]
-                       [--chat-clients N] [--hostile N] [--json]
+                       [--chat-clients N] [--hostile N] [--tls] [--json]
 
   --duration      seconds in all, split between the models (default ${DEFAULTS.duration})
   --models        models to soak, comma-separated (default: ${MODELS.join(',')})
   --echo-clients  echo connections at any time, each coming and going (default ${DEFAULTS.echoClients})
   --chat-clients  well-behaved chat clients at any time, each joining, talking, leaving (default ${DEFAULTS.chatClients})
   --hostile       hostile chat clients at any time (default ${DEFAULTS.hostile})
+  --tls           the servers speak TLS (one certificate made for the run), every client
+                  connects with TLS and verifies it
   --json          print the results as JSON
 
 Fails (exit 1) on any lost, duplicated, reordered or corrupted message, any echo byte wrong,
@@ -62,6 +67,8 @@ interface SoakOptions {
   hostile: number
   /** Hidden, for testing the soak itself: a chat server someone else runs (HOST:PORT). */
   chatServer: string | undefined
+  /** The servers' extra arguments: --tls --cert F --key K, or none. */
+  serverArgs: string[]
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -74,6 +81,7 @@ export async function run(argv: string[]): Promise<void> {
       'chat-clients': { type: 'string' },
       hostile: { type: 'string' },
       json: { type: 'boolean' },
+      tls: { type: 'boolean' },
       'chat-server': { type: 'string' },
     },
     USAGE,
@@ -90,6 +98,12 @@ export async function run(argv: string[]): Promise<void> {
     chatClients: int('--chat-clients', v['chat-clients'], DEFAULTS.chatClients, 2, 1000),
     hostile: int('--hostile', v.hostile, DEFAULTS.hostile, 0, 100),
     chatServer: v['chat-server'],
+    serverArgs: [],
+  }
+  if (v.tls) {
+    const cert = benchCertificate()
+    options.serverArgs = ['--tls', '--cert', cert.certFile, '--key', cert.keyFile]
+    useTls({ ca: readFileSync(cert.certFile, 'utf8') })
   }
   const reports: ModelReport[] = []
   for (const model of models) {
@@ -121,12 +135,12 @@ function progress(message: string): void {
 
 async function soakModel(model: string, o: SoakOptions): Promise<ModelReport> {
   const flags = v8FlagsFor(model)
-  const echo = await startServer('echo', ['echo', '--model', model, '--port', '0', '--quiet'], flags)
+  const echo = await startServer('echo', ['echo', '--model', model, '--port', '0', '--quiet', ...o.serverArgs], flags)
   let chat: SoakServer
   try {
     chat = o.chatServer
       ? externalServer('chat', o.chatServer)
-      : await startServer('chat', ['chat', '--model', model, '--port', '0', '--quiet', '--no-console'], flags)
+      : await startServer('chat', ['chat', '--model', model, '--port', '0', '--quiet', '--no-console', ...o.serverArgs], flags)
   } catch (err) {
     await echo.stop()
     throw err

@@ -5,6 +5,7 @@ import net from 'node:net'
 import { randomFillSync } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { chance, randInt } from './rand.js'
+import { dial } from './dial.js'
 
 const REPLY_TIMEOUT_MS = 15_000
 
@@ -109,14 +110,13 @@ export class EchoChurn {
   }
 
   private async session(): Promise<void> {
-    const socket = new net.Socket({ allowHalfOpen: true })
+    const { socket, up } = dial(this.host, this.port)
     socket.setNoDelay(true)
     socket.on('error', () => {}) // the Receiver records it
     const rx = new Receiver(socket)
     const connected = await new Promise<boolean>(resolve => {
-      socket.once('connect', () => resolve(true))
+      socket.once(up, () => resolve(true))
       socket.once('error', () => resolve(false))
-      socket.connect(this.port, this.host)
     })
     if (!connected) {
       this.lose('echo-connect', rx.ended ?? 'cannot connect')

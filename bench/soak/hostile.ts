@@ -17,7 +17,7 @@
 //   handshake-reset    resets right after connecting, inside a multi-byte name, or in the middle of
 //                      a line-framed name: must never be announced
 //   control-name       proposes a name made with control characters: must be refused, saying why
-import net from 'node:net'
+import { dial } from './dial.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DeliveryLedger, unsafeText } from './ledger.js'
 import { LineSocket } from './line-socket.js'
@@ -125,11 +125,10 @@ export class HostilePool {
   }
 
   private async neverReader(name: string): Promise<Outcome> {
-    const socket = new net.Socket()
+    const { socket } = dial(this.host, this.port, false)
     let ended: string | null = null
     socket.on('error', (e: NodeJS.ErrnoException) => (ended ??= e.code ?? e.message))
     socket.on('close', () => (ended ??= 'closed'))
-    socket.connect(this.port, this.host)
     socket.pause() // and no 'data' listener: nothing is ever read
     socket.write(`${name}\n`)
     const burst = '/who\n'.repeat(400)

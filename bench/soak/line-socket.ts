@@ -1,6 +1,7 @@
 // A client socket for the soak that reads the chat server's `\n`-terminated lines, and knows
 // how it ended: the server's FIN, an error (reset), or our own doing.
-import net from 'node:net'
+import type net from 'node:net'
+import { dial } from './dial.js'
 
 export type Ending = { how: 'eof' } | { how: 'error'; code: string } | { how: 'ours' }
 
@@ -24,11 +25,11 @@ export class LineSocket {
   /** Connects; rejects with the connect error. */
   static connect(host: string, port: number): Promise<LineSocket> {
     return new Promise((resolve, reject) => {
-      const socket = new net.Socket({ allowHalfOpen: true })
+      const { socket, up } = dial(host, port)
       socket.setNoDelay(true)
       const onError = (e: Error) => reject(e)
       socket.once('error', onError)
-      socket.connect(port, host, () => {
+      socket.once(up, () => {
         socket.off('error', onError)
         resolve(new LineSocket(socket))
       })

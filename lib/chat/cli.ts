@@ -3,7 +3,7 @@
 //                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
 //                  [--no-console] [--quiet] [--trace] [--redis URL] [--room NAME] [--name-expiry S]
 //                  [--server-name NAME] [--workers N|auto] [--schedule rr|os]`
-import { WORKER_OPTIONS, parseWorkerOptions, serveWithWorkers, workerUsage, type WorkerContext } from '../cluster/index.js'
+import { WORKER_OPTIONS, isWorkerProcess, parseWorkerOptions, serveWithWorkers, workerUsage, type WorkerContext } from '../cluster/index.js'
 import { BUS_OPTIONS, busUsage, parseBusOptions } from './bus/options.js'
 import type { ChatIo } from './selector-server.js'
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
@@ -12,6 +12,7 @@ import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { CHAT_DEFAULTS, CHAT_MODELS, FRAMINGS, type ChatModel, type ChatOptions } from './options.js'
+import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, certificateArgs, serverTls, tlsServerUsage } from '../tls/options.js'
 
 const D = CHAT_DEFAULTS
 const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host HOST] [--port PORT] [--framing auto|line|chunk]
@@ -21,6 +22,7 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
                        [--redis URL] [--room NAME] [--name-expiry S] [--server-name NAME]
                        [--workers N|auto] [--schedule rr|os]
                        [--web [HOST:]PORT] [--web-token T] [--web-viewers N]
+                       ${TLS_SERVER_SYNOPSIS}
 
   --model        concurrency model (default selector)
   --host         address to bind (default ${D.host})
@@ -44,6 +46,7 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
 ${busUsage(15)}
 ${workerUsage(15, 'the chat needs --redis with it: Redis is what makes the workers one room')}
 ${webUsage(17, 'chat')}
+${tlsServerUsage(15)}
 
 Operator console (type on the server's stdin): text goes to everyone as [server] text;
 /who, /msg NAME text, /kick NAME.`
@@ -80,6 +83,7 @@ export async function run(argv: string[]): Promise<void> {
       ...BUS_OPTIONS,
       ...WORKER_OPTIONS,
       ...WEB_OPTIONS,
+      ...TLS_SERVER_OPTIONS,
     },
     USAGE,
   )
@@ -109,6 +113,7 @@ export async function run(argv: string[]): Promise<void> {
     trace: Boolean(v.trace),
     maxThreads: int('--max-threads', v['max-threads'], D.maxThreads, 1, MAX_THREADS_LIMIT),
     pool: int('--pool', v.pool, D.pool, 0, MAX_THREADS_LIMIT),
+    tls: null,
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
   if (options.redis !== null && model !== 'selector') throw new UsageError('--redis works with --model selector')
@@ -117,6 +122,9 @@ export async function run(argv: string[]): Promise<void> {
     if (v.web !== undefined) throw new UsageError('--web works without --workers: one process serves the web console')
     if (options.redis === null) throw new UsageError('--workers needs --redis: each worker is a server of its own, and Redis is what makes them one room')
     if (model !== 'selector') throw new UsageError('--workers works with --model selector')
+  }
+  options.tls = serverTls(v, isWorkerProcess())
+  if (workers) {
     const start = (w: WorkerContext) =>
       startChat(
         model,
@@ -124,9 +132,10 @@ export async function run(argv: string[]): Promise<void> {
         // Worker 0 has the console and shows the chat; every worker is a server of the room, named apart.
         { consoleInput: w.console ?? undefined, showChat: w.index === 0, serverSuffix: `/w${w.index + 1}` },
       )
-    return serveWithWorkers({ ...workers, console: options.console, shutdownGraceMs: options.shutdownGraceMs }, start)
+    const workerArgs = () => (options.tls ? certificateArgs(options.tls) : [])
+    return serveWithWorkers({ ...workers, console: options.console, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, start)
   }
   const web = await prepareWeb(v, options.host, 'chat', options.verbose)
   const server = await startChat(model, { ...options, observer: web?.watch })
-  await serveUntilSignalled(web ? await web.attach(server, options) : server, web?.announce)
+  await serveUntilSignalled(web ? await web.attach(server, options, options.tls) : server, web?.announce)
 }

@@ -1,6 +1,7 @@
 // The chat server's options, shared by every concurrency model.
 import { BUS_DEFAULTS, type BusOptions } from './bus/options.js'
 import type { ChatObserver } from './observed-roster.js'
+import type { TlsServerConfig } from '../tls/options.js'
 
 export const CHAT_MODELS = ['selector', 'threads'] as const
 export type ChatModel = (typeof CHAT_MODELS)[number]
@@ -38,6 +39,8 @@ export interface ChatOptions extends BusOptions {
   maxThreads: number
   /** threads model: threads started up front and kept parked for reuse. */
   pool: number
+  /** Speak TLS (--tls): the certificate and handshake bound; null for plain TCP. */
+  tls: TlsServerConfig | null
   /** Who watches the server (the web console): its connections and its room. */
   observer?: ChatObserver | null
 }
@@ -61,4 +64,5 @@ export const CHAT_DEFAULTS: ChatOptions = {
   // As echo's: 256 threads fit the 200-client tests, far below the ~1,800 where the process aborts.
   maxThreads: 256,
   pool: 0,
+  tls: null,
 }

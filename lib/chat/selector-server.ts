@@ -36,7 +36,7 @@
 // room hears the other servers between its own sockets' events, never from a Node callback.
 import type { Readable } from 'node:stream'
 import os from 'node:os'
-import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, type TimerHandle } from '../../reactor/index.js'
+import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, Listener, StreamReader, TlsConnection, type TimerHandle } from '../../reactor/index.js'
 import { log, RateLimitedLog } from '../log.js'
 import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { runOnLoop, type RunningServer } from '../server-lifecycle.js'
@@ -51,6 +51,8 @@ import { SOLO_BUS, type BusEvent, type RoomBus } from './bus/bus.js'
 import type { Inbox } from '../inbox.js'
 import { SessionState, type Session } from './roster.js'
 import { TokenBucket } from './token-bucket.js'
+import { describeServerTlsError } from '../tls/errors.js'
+import { HANDSHAKE_ABANDONED, handshakeFailure } from '../tls/server.js'
 
 /**
  * One read of at most RECV_SIZE per connection per round: fair to everyone, and it bounds what
@@ -81,6 +83,8 @@ export interface ChatConnectionHost {
   throttle(c: ChatConnection): void
   /** Ends it: the room is told (others hear `left` if it was chatting), the socket goes (reset if abrupt). */
   remove(c: ChatConnection, reason: string, abrupt: boolean): void
+  /** It ended before its TLS handshake was done: `why`, for the log (rate-limited: a flood is one line a second). */
+  handshakeFailed(c: ChatConnection, why: string): void
   /** Who watches (lib/observer.ts); null or absent: nobody. */
   readonly observer?: ServerObserver | null
 }
@@ -173,6 +177,7 @@ export class ChatConnection implements Session, ObservedConnection {
     try {
       data = this.conn.recv(this.bucket === null ? RECV_SIZE : this.bucket.readSize(RECV_SIZE))
     } catch (err) {
+      if (this.handshaking()) this.host.handshakeFailed(this, handshakeFailure(err as NodeJS.ErrnoException))
       this.fail(describeSocketError(err))
       return
     }
@@ -181,6 +186,7 @@ export class ChatConnection implements Session, ObservedConnection {
     if (this.observer !== null && data.length > 0) this.observer.received(this, data.length)
     if (this.bucket?.take(data.length)) this.host.throttle(this)
     if (data.length === 0) {
+      if (this.handshaking()) this.host.handshakeFailed(this, HANDSHAKE_ABANDONED)
       this.peerDone = true
       for (const message of this.framer.end()) room.receive(this, message)
       room.closed(this, 'end of input')
@@ -298,6 +304,11 @@ export class ChatConnection implements Session, ObservedConnection {
     this.events = events
   }
 
+  /** A TLS connection whose handshake is not done: nothing it sent has reached the room. */
+  private handshaking(): boolean {
+    return this.conn instanceof TlsConnection && !this.conn.handshakeDone
+  }
+
   /** The connection is gone: no timer may act on it any more. */
   forget(): void {
     this.gone = true
@@ -325,6 +336,7 @@ export class SelectorChatServer implements ChatConnectionHost {
   /** A connection flood past --max-clients must not become a flood of log lines. */
   private readonly refusals = new RateLimitedLog()
   private readonly acceptErrors = new RateLimitedLog()
+  private readonly handshakeFailures = new RateLimitedLog()
 
   /**
    * `bus`: the other servers of the room (SOLO_BUS: none). `io.consoleInput`: where operator
@@ -493,6 +505,10 @@ export class SelectorChatServer implements ChatConnectionHost {
     if (this.stopping && this.conns.size === 0) this.loop.stop()
   }
 
+  handshakeFailed(c: ChatConnection, why: string): void {
+    this.handshakeFailures.log(`${c.peer}: ${why}`)
+  }
+
   remove(c: ChatConnection, reason: string, abrupt: boolean): void {
     if (c.gone) return
     c.forget()
@@ -532,7 +548,7 @@ function describeSocketError(err: unknown): string {
     case 'EPIPE':
       return 'broken pipe'
     default:
-      return e?.code ?? e?.message ?? String(err)
+      return (e && describeServerTlsError(e)) ?? e?.code ?? e?.message ?? String(err)
   }
 }
 
@@ -550,6 +566,7 @@ export async function startSelectorChat(options: ChatOptions, io: ChatIo = {}): 
     port: options.port,
     backlog: options.backlog,
     lingerMs: options.shutdownGraceMs,
+    tls: options.tls ?? undefined,
   })
   let bus: RoomBus = SOLO_BUS
   if (options.redis !== null) {

@@ -5,7 +5,7 @@
 // and runs the operator console: it reads stdin and speaks into the room through the same list,
 // taking the same lock (without blocking: Mutex.lockAsync). The main thread's room (the
 // operator's commands, the shutdown, a thread that died) is the same ChatRoom the threads run.
-import net from 'node:net'
+import type net from 'node:net'
 import { log, RateLimitedLog } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../built.js'
@@ -18,6 +18,7 @@ import type { ChatOptions } from './options.js'
 import { replies } from './replies.js'
 import { ChatRoom } from './room.js'
 import type { ChatThreadsShared } from './threads-handler.js'
+import { createStreamServer } from '../tls/server.js'
 
 /**
  * Bytes of each connection's inbound ring. Small: chat messages are short (a longer line is the
@@ -122,7 +123,7 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
   await host.start()
 
   let stopping = false
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {
+  const server = createStreamServer(options.tls, socket => {
     if (stopping) {
       socket.destroy()
       return
@@ -132,7 +133,7 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
       return
     }
     if (host.serve(socket)) admitted++ // else refused by the host (thread limit), which said why
-  })
+  }, options.maxClients)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -9,7 +9,20 @@
 //
 // LEAVING flushes what is queued, half-closes (FIN), and waits (bounded) for the server to
 // close its side, showing whatever it still sends (the last echoes, a goodbye).
-import { Connection, EVENT_READ, EVENT_WRITE, EventLoop, StreamReader, type TimerHandle } from '../../reactor/index.js'
+//
+// With TLS (--tls), CONNECTING lasts until the handshake is done and the server's certificate
+// verified (or accepted, with --insecure); the certificate's fingerprint is shown on stderr.
+import {
+  Connection,
+  EVENT_READ,
+  EVENT_WRITE,
+  EventLoop,
+  StreamReader,
+  TlsConnection,
+  type TimerHandle,
+  type TlsClientOptions,
+} from '../../reactor/index.js'
+import { describeClientTlsError } from '../tls/errors.js'
 import { openTerminal, type Terminal } from './terminal.js'
 
 export interface LinkBehaviour {
@@ -51,8 +64,9 @@ export class TerminalLink {
     readonly host: string,
     readonly port: number,
     private readonly behaviour: LinkBehaviour,
+    private readonly tls: TlsClientOptions | null = null,
   ) {
-    this.conn = Connection.connect(host, port)
+    this.conn = tls ? TlsConnection.connect(host, port, tls) : Connection.connect(host, port)
   }
 
   /** Runs until done; resolves with the exit status (0 left cleanly, 1 failed). */
@@ -114,6 +128,7 @@ export class TerminalLink {
             onOverflow: this.onTypingOverflow,
           })
           this.loop.register(this.stdin, EVENT_READ, this.onStdin)
+          if (conn instanceof TlsConnection) process.stderr.write(this.describeTls(conn))
           this.behaviour.onConnected(this)
           this.flush()
         }
@@ -142,6 +157,14 @@ export class TerminalLink {
     if (data.length > 0) return this.behaviour.onReceived(this, data)
     if (this.state === LinkState.LEAVING) return this.finish(0)
     this.finish(1, 'server closed the connection')
+  }
+
+  /** The line that says how the connection is secured, and whether the certificate was verified. */
+  private describeTls(conn: TlsConnection): string {
+    const verified = this.tls?.rejectUnauthorized === false
+      ? 'NOT verified (--insecure): compare it with the fingerprint the server printed'
+      : 'verified'
+    return `tls: ${conn.protocol}, server certificate SHA-256 ${conn.peerFingerprint ?? '(none)'}, ${verified}\n`
   }
 
   /** Sends what is queued; in LEAVING, half-closes once all of it is out. Interest follows the queue. */
@@ -233,6 +256,6 @@ function describe(err: Error): string {
     case 'EAI_AGAIN':
       return 'unknown host'
     default:
-      return err.message
+      return describeClientTlsError(err) ?? err.message
   }
 }

@@ -11,6 +11,11 @@ import { setLogPrefix } from '../log.js'
 
 export { WORKER_OPTIONS, workerUsage, parseWorkerOptions, type WorkerOptions } from './options.js'
 
+/** Whether this process is a worker of `--workers N` (its primary speaks for it at start). */
+export function isWorkerProcess(): boolean {
+  return cluster.isWorker
+}
+
 /** What a worker's server is started with. */
 export interface WorkerContext {
   /** 0..N-1: worker 0 reads the operator's console and shows the chat. */
@@ -24,6 +29,11 @@ export interface WorkersRun extends WorkerOptions {
   console: boolean
   /** The server's own grace time for a clean stop. */
   shutdownGraceMs: number
+  /**
+   * More arguments for the workers' command line, asked for once, in the primary only: what the
+   * primary made that every worker must share (the --tls certificate, so clients see one).
+   */
+  workerArgs?: () => string[]
 }
 
 /**
@@ -31,7 +41,7 @@ export interface WorkersRun extends WorkerOptions {
  * starts the server with `start` and serves under the primary.
  */
 export async function serveWithWorkers(o: WorkersRun, start: (w: WorkerContext) => Promise<RunningServer>): Promise<void> {
-  if (cluster.isPrimary) return supervise({ ...o, stopTimeoutMs: o.shutdownGraceMs + 10_000 })
+  if (cluster.isPrimary) return supervise({ ...o, workerArgs: o.workerArgs?.() ?? [], stopTimeoutMs: o.shutdownGraceMs + 10_000 })
   const index = workerIndex()
   setLogPrefix(`[w${index + 1}]`)
   const input = o.console && index === 0 ? consoleFromPrimary() : null

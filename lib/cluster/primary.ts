@@ -32,6 +32,8 @@ export interface SuperviseOptions extends WorkerOptions {
   console: boolean
   /** How long the workers have to stop cleanly before they are killed (their own grace time and some). */
   stopTimeoutMs: number
+  /** Arguments added to the workers' command line (this process's own, repeated). */
+  workerArgs: string[]
 }
 
 /** A worker that dies within this time of starting counts as dying young (the replacement waits). */
@@ -77,6 +79,8 @@ class Primary {
   start(): void {
     // Frozen at the first fork: set before it.
     cluster.schedulingPolicy = this.o.schedule === 'os' ? cluster.SCHED_NONE : cluster.SCHED_RR
+    // A later option of the same name wins: what is added here overrides what the command said.
+    if (this.o.workerArgs.length) cluster.setupPrimary({ args: [...process.argv.slice(2), ...this.o.workerArgs] })
     process.on('SIGINT', this.onSignal)
     process.on('SIGTERM', this.onSignal)
     if (this.o.console) {

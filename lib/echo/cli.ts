@@ -1,17 +1,19 @@
 // `selectloop echo [--model selector|threads|net] [--host H] [--port P] [--max-conns N] [--idle-timeout S]
 //                  [--grace S] [--max-threads N] [--pool N] [--trace] [--quiet] [--workers N|auto] [--schedule rr|os]`
-import { WORKER_OPTIONS, parseWorkerOptions, workerUsage, serveWithWorkers } from '../cluster/index.js'
+import { WORKER_OPTIONS, isWorkerProcess, parseWorkerOptions, workerUsage, serveWithWorkers } from '../cluster/index.js'
 import { UsageError, parseChoice, parseCommandArgs, parseIntegerOption, parseNumberOption, parsePort } from '../cli/args.js'
 import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
+import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, certificateArgs, serverTls, tlsServerUsage } from '../tls/options.js'
 
 const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOST] [--port PORT]
                        [--max-conns N] [--idle-timeout S] [--grace S] [--max-threads N] [--pool N]
                        [--trace] [--quiet] [--workers N|auto] [--schedule rr|os]
                        [--web [HOST:]PORT] [--web-token T] [--web-viewers N]
+                       ${TLS_SERVER_SYNOPSIS}
 
   --model         concurrency model (default selector)
   --host          address to bind (default ${ECHO_DEFAULTS.host})
@@ -27,7 +29,8 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
   --trace         print each select round and dispatch (selector), thread starts and exits (threads)
   --quiet         do not log connects and disconnects
 ${workerUsage(16)}
-${webUsage(18, 'echo')}`
+${webUsage(18, 'echo')}
+${tlsServerUsage(16)}`
 
 /** Starts `model` (parseChoice has checked it is one of ECHO_MODELS; the switch covers them all). */
 export async function startEcho(model: EchoModel, options: EchoOptions): Promise<RunningServer> {
@@ -57,6 +60,7 @@ export async function run(argv: string[]): Promise<void> {
       grace: { type: 'string' },
       ...WORKER_OPTIONS,
       ...WEB_OPTIONS,
+      ...TLS_SERVER_OPTIONS,
     },
     USAGE,
   )
@@ -77,15 +81,20 @@ export async function run(argv: string[]): Promise<void> {
     shutdownGraceMs: v.grace === undefined ? ECHO_DEFAULTS.shutdownGraceMs : parseNumberOption('--grace', v.grace, 0, 3600) * 1000,
     maxThreads: v['max-threads'] === undefined ? ECHO_DEFAULTS.maxThreads : parseIntegerOption('--max-threads', v['max-threads'], 1, MAX_THREADS_LIMIT),
     pool: v.pool === undefined ? ECHO_DEFAULTS.pool : parseIntegerOption('--pool', v.pool, 0, MAX_THREADS_LIMIT),
+    tls: null,
   }
   if (options.pool > options.maxThreads) throw new UsageError(`--pool (${options.pool}) cannot exceed --max-threads (${options.maxThreads})`)
   const workers = parseWorkerOptions(v)
   if (workers) {
     if (v.web !== undefined) throw new UsageError('--web works without --workers: one process serves the web console')
     if (model === 'threads') throw new UsageError('--workers works with --model selector or net (threads: one process is the model)')
-    return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs }, () => startEcho(model, options))
+  }
+  options.tls = serverTls(v, isWorkerProcess())
+  if (workers) {
+    const workerArgs = () => (options.tls ? certificateArgs(options.tls) : [])
+    return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, () => startEcho(model, options))
   }
   const web = await prepareWeb(v, options.host, 'echo', options.verbose)
   const server = await startEcho(model, { ...options, observer: web?.watch })
-  await serveUntilSignalled(web ? await web.attach(server, null) : server, web?.announce)
+  await serveUntilSignalled(web ? await web.attach(server, null, options.tls) : server, web?.announce)
 }

@@ -2,7 +2,10 @@
 // Each connection pipes into itself: stream backpressure pauses reading while the peer
 // is not reading its echoes, and with allowHalfOpen the echo of everything sent before
 // the client's FIN is finished before our own FIN goes out (pipe ends the socket then).
+// With --tls it is Node's own tls.createServer echo (the TLS baseline), the same pipe.
 import net from 'node:net'
+import tls from 'node:tls'
+import { handshakeFailure } from '../tls/server.js'
 import { RateLimitedLog, log } from '../log.js'
 import type { ObservedConnection, ServerObserver } from '../observer.js'
 import { type RunningServer } from '../server-lifecycle.js'
@@ -12,7 +15,7 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
   const sockets = new Set<net.Socket>()
   const refusals = new RateLimitedLog()
   const acceptErrors = new RateLimitedLog()
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {
+  const onSocket = (socket: net.Socket): void => {
     if (socket.remoteAddress === undefined) {
       // Reset by its peer before Node accepted it (getpeername fails): nobody to serve or log,
       // as the reactor's Listener.accept() skips these.
@@ -36,7 +39,29 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
     })
     if (options.observer) observe(options.observer, socket)
     socket.pipe(socket)
-  })
+  }
+  const server = options.tls
+    ? tls.createServer(
+        {
+          cert: options.tls.certificate.cert,
+          key: options.tls.certificate.key,
+          handshakeTimeout: options.tls.handshakeTimeoutMs,
+          allowHalfOpen: true,
+          noDelay: true,
+        },
+        onSocket,
+      )
+    : net.createServer({ allowHalfOpen: true, noDelay: true }, onSocket)
+  if (options.tls) {
+    // Handshakes under way count too (tls.Server gives us a socket only once its handshake is done).
+    server.maxConnections = options.maxConnections
+    const failures = new RateLimitedLog()
+    // Given a listener, tls.Server leaves the socket to it: a handshake timeout is only reported.
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      failures.log(`${socket.remoteAddress}:${socket.remotePort}: ${handshakeFailure(err)}`)
+      socket.destroy()
+    })
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {

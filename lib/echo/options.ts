@@ -1,5 +1,6 @@
 // The echo server's options, shared by every model.
 import type { ServerObserver } from '../observer.js'
+import type { TlsServerConfig } from '../tls/options.js'
 
 export const ECHO_MODELS = ['selector', 'threads', 'net'] as const
 export type EchoModel = (typeof ECHO_MODELS)[number]
@@ -22,6 +23,8 @@ export interface EchoOptions {
   maxConnections: number
   /** Close a connection that has sent nothing for this long; 0 = never. */
   idleTimeoutMs: number
+  /** Speak TLS (--tls): the certificate and handshake bound; null for plain TCP. */
+  tls: TlsServerConfig | null
   /** Who watches the server (the web console): told of connections, states, reads and writes. */
   observer?: ServerObserver | null
 }
@@ -40,4 +43,5 @@ export const ECHO_DEFAULTS: EchoOptions = {
   maxThreads: 256,
   // 0: the pure model, a thread started per connection and ended with it (~30 ms start-up each).
   pool: 0,
+  tls: null,
 }

@@ -260,7 +260,7 @@ export class SelectorEchoServer implements SessionHost {
 }
 
 export async function startSelectorEcho(options: EchoOptions): Promise<RunningServer> {
-  const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog })
+  const listener = await Listener.listen({ host: options.host, port: options.port, backlog: options.backlog, tls: options.tls ?? undefined })
   const server = new SelectorEchoServer(listener, options)
   options.observer?.serverStarted({ protocol: 'echo', model: 'selector', loop: server.loop, operator: null, lock: null })
   return runOnLoop(listener, server)

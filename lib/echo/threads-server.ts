@@ -1,12 +1,13 @@
 // The `threads` model of the echo server: one OS thread per connection. The main thread accepts
 // and owns the sockets; lib/threads/host.ts moves the bytes to and from each connection's thread,
 // which runs threads-handler.ts.
-import net from 'node:net'
+import type net from 'node:net'
 import { RateLimitedLog } from '../log.js'
 import { type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../built.js'
 import { ThreadHost } from '../threads/host.js'
 import type { EchoOptions } from './options.js'
+import { createStreamServer } from '../tls/server.js'
 
 export async function startThreadsEcho(options: EchoOptions): Promise<RunningServer> {
   const host = new ThreadHost({
@@ -21,7 +22,7 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
   })
   options.observer?.serverStarted({ protocol: 'echo', model: 'threads', loop: null, operator: null, lock: null })
   await host.start()
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => host.serve(socket))
+  const server = createStreamServer(options.tls, socket => host.serve(socket), options.maxConnections)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {

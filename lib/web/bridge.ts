@@ -14,9 +14,15 @@
 //   browser → us   {"type": "line", "text": "..."}     one line (several, if it holds newlines)
 //   us → browser   {"type": "lines", "lines": [...]}   the chat's lines, as they came
 // The chat closing the connection closes the WebSocket (1000, "the chat closed the connection").
+//
+// A chat started with --tls is reached over TLS too (it has no plaintext port): the bridge
+// accepts one certificate, the chat's own, pinned by its fingerprint (it is this very process;
+// whatever names the certificate is for, the bridge connects to an address).
 import net from 'node:net'
+import type tls from 'node:tls'
 import { StringDecoder } from 'node:string_decoder'
 import type { WebSocket, RawData } from 'ws'
+import { clientTlsSocket, resetBeneath } from '../../reactor/index.js'
 
 /** A line from the chat longer than this (no newline yet) is passed on as it is. */
 const MAX_PENDING_LINE = 64 * 1024
@@ -35,8 +41,17 @@ export interface BridgeHooks {
   ended(local: string | null): void
 }
 
+/** Where the chat is; over TLS, its certificate's SHA-256 fingerprint (null: plain TCP). */
+export interface ChatTarget {
+  host: string
+  port: number
+  fingerprint: string | null
+}
+
 export class ChatBridge {
   private readonly socket: net.Socket
+  /** The TCP socket: the same as `socket`, or the one beneath the TLS socket. */
+  private readonly tcp: net.Socket
   private readonly decoder = new StringDecoder('utf8')
   private pendingLine = ''
   private local: string | null = null
@@ -45,13 +60,21 @@ export class ChatBridge {
   /** `maxQueued`: bytes waiting for the browser beyond which it is dropped (the chat's --max-outbuf). */
   constructor(
     private readonly ws: WebSocket,
-    target: { host: string; port: number },
+    private readonly target: ChatTarget,
     private readonly maxQueued: number,
     private readonly hooks: BridgeHooks,
   ) {
-    this.socket = net.connect({ host: target.host, port: target.port, allowHalfOpen: false })
-    this.socket.setNoDelay(true)
-    this.socket.on('connect', this.onConnect)
+    if (target.fingerprint === null) {
+      this.socket = this.tcp = net.connect({ host: target.host, port: target.port, allowHalfOpen: false })
+      this.socket.on('connect', this.onConnect)
+    } else {
+      const { socket, tcp } = clientTlsSocket(target.host, target.port, { rejectUnauthorized: false })
+      this.socket = socket
+      this.tcp = tcp
+      socket.on('secureConnect', this.onConnect)
+      socket.on('end', () => socket.end()) // half-open beneath: the chat's goodbye ends our side too
+    }
+    this.tcp.setNoDelay(true)
     this.socket.on('data', this.onChatData)
     this.socket.on('drain', () => this.ws.resume())
     this.socket.on('error', () => {}) // 'close' follows, and says it
@@ -63,7 +86,11 @@ export class ChatBridge {
   }
 
   private readonly onConnect = (): void => {
-    this.local = `${this.socket.localAddress}:${this.socket.localPort}`
+    if (this.target.fingerprint !== null && (this.socket as tls.TLSSocket).getPeerCertificate().fingerprint256 !== this.target.fingerprint) {
+      this.socket.destroy() // not our chat's certificate: 'close' tells the browser it cannot reach the chat
+      return
+    }
+    this.local = `${this.tcp.localAddress}:${this.tcp.localPort}`
     this.hooks.connected(this.local)
     this.ws.resume()
   }
@@ -86,7 +113,8 @@ export class ChatBridge {
     const queued = this.ws.bufferedAmount
     if (queued > this.maxQueued && this.local !== null) {
       this.hooks.dropped(this.local, queued)
-      this.socket.resetAndDestroy()
+      if (this.tcp === this.socket) this.socket.resetAndDestroy()
+      else resetBeneath(this.socket as tls.TLSSocket, this.tcp)
       this.closeBrowser(CLOSE_POLICY, 'not reading')
       // A browser that does not read does not answer the close handshake either.
       setTimeout(() => this.ws.terminate(), 1000).unref()

@@ -7,6 +7,8 @@ import { newToken } from './guard.js'
 import type { WebOptions } from './options.js'
 import { ServerWatch } from './watch.js'
 import { WebServer } from './web-server.js'
+import { log } from '../log.js'
+import type { TlsServerConfig } from '../tls/options.js'
 
 export class WebSide {
   /** The server's observer: give it to the server as `observer`. */
@@ -29,10 +31,14 @@ export class WebSide {
    * both, the web side last (browser users hear `server closing` from the chat first). If the web
    * server cannot start (its port is taken), `server` is stopped and the error is thrown.
    * `chat`: the chat's --max-clients (browser users at once) and --max-outbuf (how far behind a
-   * browser user may fall before it is dropped); null for echo.
+   * browser user may fall before it is dropped); null for echo. `tls`: the server's TLS (--tls), for
+   * the browser users' connections to the chat; the web side itself stays plain HTTP.
    */
-  async attach(server: RunningServer, chat: { maxClients: number; maxOutbuf: number } | null): Promise<RunningServer> {
+  async attach(server: RunningServer, chat: { maxClients: number; maxOutbuf: number } | null, tls: TlsServerConfig | null = null): Promise<RunningServer> {
     this.watch.setAddress(`${server.host}:${server.port}`)
+    if (tls && !isLoopback(this.options.host)) {
+      log(`web: plain HTTP on ${this.options.host}, not TLS: the console's token${chat ? ' and the browser chat' : ''} can be read on the network (bind --web to loopback, or put it behind a TLS proxy)`)
+    }
     try {
       this.web = await WebServer.start(
         {
@@ -42,7 +48,7 @@ export class WebSide {
           maxViewers: this.options.maxViewers,
           maxBridges: chat?.maxClients ?? 0,
           maxQueued: chat?.maxOutbuf ?? 0,
-          chat: chat ? { host: loopbackFor(server.host), port: server.port } : null,
+          chat: chat ? { host: loopbackFor(server.host), port: server.port, fingerprint: tls?.certificate.fingerprint ?? null } : null,
           names: [this.options.host, server.host],
           verbose: this.verbose,
         },
@@ -76,6 +82,11 @@ export class WebSide {
     process.stdout.write(`web console: ${base}/console?token=${this.token}\n`)
     if (this.protocol === 'chat') process.stdout.write(`web chat: ${base}/\n`)
   }
+}
+
+/** Whether `host` is only reachable from this machine. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }
 
 /** Where the web side reaches a server bound to `host`: a wildcard address is reached on loopback. */

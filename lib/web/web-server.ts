@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { RateLimitedLog, log } from '../log.js'
 import { loadAssets, type Asset } from './assets.js'
-import { ChatBridge } from './bridge.js'
+import { ChatBridge, type ChatTarget } from './bridge.js'
 import { ConsoleFeed } from './console-feed.js'
 import { RequestGuard, tokenMatches, tokenOf } from './guard.js'
 import type { ServerWatch } from './watch.js'
@@ -45,8 +45,8 @@ export interface WebServerOptions {
   maxBridges: number
   /** Bytes waiting for a browser chat user beyond which it is dropped (the chat's --max-outbuf). */
   maxQueued: number
-  /** The chat's own address, which browser users are bridged to. */
-  chat: { host: string; port: number } | null
+  /** The chat's own address (and, with --tls, its certificate's fingerprint), which browser users are bridged to. */
+  chat: ChatTarget | null
   /** Host names of ours besides addresses and localhost (see guard.ts). */
   names: string[]
   verbose: boolean
@@ -180,7 +180,7 @@ export class WebServer {
     }
   }
 
-  private bridge(ws: WebSocket, chat: { host: string; port: number }, remote: string): void {
+  private bridge(ws: WebSocket, chat: ChatTarget, remote: string): void {
     this.bridges++
     new ChatBridge(ws, chat, this.options.maxQueued, {
       connected: local => {

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { spawnCli as spawnBuiltCli, waitForListening, type CliSpawnOptions } from '../../bench/cli-process.js'
 import { stopChild } from '../../bench/child.js'
-import { threadServerWrapper } from './thread-coverage.js'
+import { uninstrumentedWrapper } from './subprocess-coverage.js'
 
 export { CLI } from '../../bench/cli-process.js'
 
@@ -52,7 +52,7 @@ export type SpawnOptions = CliSpawnOptions
  */
 function preloadFree(args: string[]): string[] {
   const i = args.indexOf('--model')
-  return i >= 0 && args[i + 1] === 'threads' ? threadServerWrapper() : []
+  return i >= 0 && args[i + 1] === 'threads' ? uninstrumentedWrapper() : []
 }
 
 /** Spawns `node dist/bin/selectloop.js ...args` with piped stdin/stdout/stderr (a server, a client). */

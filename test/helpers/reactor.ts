@@ -16,9 +16,41 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
   }
 }
 
+/**
+ * How connections are made: plain TCP, or TLS (test/helpers/tls.ts). The selector contract and
+ * these helpers run over either, so a TLS connection is held to the same contract.
+ */
+export interface Transport {
+  readonly name: string
+  /** A listening socket on an ephemeral loopback port. */
+  listen(backlog?: number): Promise<Listener>
+  /** A reactor connection to 127.0.0.1:port (Connection.connect or its TLS twin). */
+  connect(port: number): Connection
+  /** A plain Node socket the test drives, connected (its handshake done, with TLS) to 127.0.0.1:port. */
+  peer(port: number): Promise<net.Socket>
+  /** Aborts the peer with a TCP RST. */
+  resetPeer(peer: net.Socket): void
+  /** True when a connection is writable only after a handshake, some time after accept(). */
+  readonly handshakes: boolean
+}
+
+export const plainTransport: Transport = {
+  name: 'TCP',
+  listen: backlog => Listener.listen({ host: '127.0.0.1', port: 0, backlog }),
+  connect: port => Connection.connect('127.0.0.1', port),
+  async peer(port) {
+    const peer = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    peer.on('error', () => {})
+    await once(peer, 'connect')
+    return peer
+  },
+  resetPeer: peer => void peer.resetAndDestroy(),
+  handshakes: false,
+}
+
 /** A listening socket on an ephemeral loopback port. */
-export function listen(backlog?: number): Promise<Listener> {
-  return Listener.listen({ host: '127.0.0.1', port: 0, backlog })
+export function listen(backlog?: number, transport: Transport = plainTransport): Promise<Listener> {
+  return transport.listen(backlog)
 }
 
 /** Accepts one connection, waiting for it to arrive. */
@@ -28,12 +60,16 @@ export async function acceptOne(listener: Listener): Promise<Connection> {
 }
 
 /** A Connection (accepted by our Listener) and its peer, a plain Node socket the test drives. */
-export async function connectionWithRawPeer(t: Test): Promise<{ conn: Connection; peer: net.Socket; listener: Listener }> {
-  const listener = await listen()
-  const peer = net.connect({ port: listener.address().port, host: '127.0.0.1', allowHalfOpen: true })
-  peer.on('error', () => {})
-  await once(peer, 'connect')
+export async function connectionWithRawPeer(
+  t: Test,
+  transport: Transport = plainTransport,
+): Promise<{ conn: Connection; peer: net.Socket; listener: Listener }> {
+  const listener = await transport.listen()
+  // Not awaited yet: a TLS peer's handshake needs its connection accepted first.
+  const connecting = transport.peer(listener.address().port)
   const conn = await acceptOne(listener)
+  const peer = await connecting
+  await until(() => (conn.readiness() & EVENT_WRITE) !== 0, 'the accepted connection to be up')
   t.teardown(() => {
     conn.close()
     peer.destroy()
@@ -43,11 +79,15 @@ export async function connectionWithRawPeer(t: Test): Promise<{ conn: Connection
 }
 
 /** Two Connections talking to each other: `client` made by Connection.connect, `server` accepted. */
-export async function connectionPair(t: Test): Promise<{ client: Connection; server: Connection; listener: Listener }> {
-  const listener = await listen()
-  const client = Connection.connect('127.0.0.1', listener.address().port)
+export async function connectionPair(
+  t: Test,
+  transport: Transport = plainTransport,
+): Promise<{ client: Connection; server: Connection; listener: Listener }> {
+  const listener = await transport.listen()
+  const client = transport.connect(listener.address().port)
   const server = await acceptOne(listener)
   await until(() => (client.readiness() & EVENT_WRITE) !== 0, 'client connected')
+  await until(() => (server.readiness() & EVENT_WRITE) !== 0, 'server side up')
   t.teardown(() => {
     client.close()
     server.close()

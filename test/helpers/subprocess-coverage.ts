@@ -1,14 +1,17 @@
-// Coverage of `threads`-model server processes, their connection threads included.
+// Coverage of processes the tests start without tap's preloads: `threads`-model servers (their
+// connection threads included) and the bench's own processes (`selectloop bench` starts servers and
+// load generators of its own).
 //
-// Those servers run without tap's preloads (see process.ts: they make every thread start slowly),
-// so tap's own coverage never sees them. V8 needs no preload: with NODE_V8_COVERAGE=DIR, Node
-// writes one file per isolate as it ends, the main thread's and every worker thread's. Each such
-// server gets a fresh DIR; when this test process exits, what they wrote is folded into tap's
-// .tap/coverage, filtered as tap filters its own (the coverage map's files, no node_modules, no
-// test files). Built files (dist/…/x.js) are reported as their sources through tsc's source maps.
+// tap's preloads make every worker thread and every node process start slowly, so such processes
+// run without them, and tap's own coverage never sees them. V8 needs no preload: with
+// NODE_V8_COVERAGE=DIR, Node writes one file per isolate as it ends (every worker thread's too,
+// and every child's, which inherit the variable). Each such process tree gets a fresh DIR; when
+// this test process exits, what they wrote is folded into tap's .tap/coverage, filtered as tap
+// filters its own (the coverage map's files, no node_modules, no test files). Built files
+// (dist/…/x.js) are reported as their sources through tsc's source maps.
 //
-// Only when tap collects coverage of lib/ (`make coverage`; a map that covers everything): with
-// --disable-coverage, or the reactor-only map of `make test`, servers run exactly as before.
+// Only when tap collects coverage of lib/ or bench/; with --disable-coverage the processes run
+// exactly as before, with no coverage at all.
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,17 +24,17 @@ const list = (v: string | undefined) => (v ?? '').split('\n').filter(Boolean)
 /** The coverage map's files for this test file (empty: every file). Set by tap for each test process. */
 const COVERED = list(env._TAPJS_PROCESSINFO_COV_FILES_)
 const EXCLUDED = new Set(list(env._TAPJS_PROCESSINFO_COV_EXCLUDE_FILES_))
-const LIB = path.join(ROOT, 'lib') + path.sep
+const MEASURED = ['lib', 'bench'].map(dir => path.join(ROOT, dir) + path.sep)
 
-const ENABLED = env._TAPJS_PROCESSINFO_COVERAGE_ === '1' && (COVERED.length === 0 || COVERED.some(f => f.startsWith(LIB)))
+const ENABLED = env._TAPJS_PROCESSINFO_COVERAGE_ === '1' && (COVERED.length === 0 || COVERED.some(f => MEASURED.some(dir => f.startsWith(dir))))
 
 const pending: string[] = []
 
 /**
- * The command prefix for a threads-model server: tap's preloads dropped; V8 coverage into a fresh
- * directory when tap collects coverage of lib/, else none.
+ * The command prefix for a process started without tap's preloads: NODE_OPTIONS dropped; V8
+ * coverage into a fresh directory when tap collects coverage of lib/ or bench/, else none.
  */
-export function threadServerWrapper(): string[] {
+export function uninstrumentedWrapper(): string[] {
   if (!ENABLED) return ['env', '-u', 'NODE_OPTIONS', '-u', 'NODE_V8_COVERAGE']
   if (pending.length === 0) process.once('exit', foldAll)
   const dir = mkdtempSync(path.join(tmpdir(), 'selectloop-v8-coverage-'))
@@ -57,7 +60,7 @@ interface V8Coverage {
   result: Array<{ url: string }>
 }
 
-/** Folds every server's V8 coverage into one tap coverage file per server, then removes its directory. */
+/** Folds each process tree's V8 coverage into one tap coverage file, then removes its directory. */
 function foldAll(): void {
   const out = path.join(ROOT, '.tap', 'coverage')
   for (const dir of pending.splice(0)) {
