@@ -88,7 +88,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstResult> {
       await Promise.race([new Promise<void>(r => (wake = r)), sleep(Math.max(1, deadline - performance.now()))])
     }
     // Let those that answered something else close, so that they count as refused.
-    const closeBy = performance.now() + 500
+    const closeBy = performance.now() + 2000
     while (conns.some(c => !c.failed && c.receivedBytes > 0 && judgeProbe(c, probes.get(c)!) !== 'served') && performance.now() < closeBy) await sleep(20)
     const after = o.serverPid ? readStatus(o.serverPid) : null
     const waits: number[] = []
@@ -101,7 +101,7 @@ export async function runBurst(o: BurstOptions): Promise<BurstResult> {
         connects.push(c.connectedAt - c.startedAt)
       } else {
         bump(probeFailures, outcome)
-        if (outcome === 'refused') refusal ??= refusalText(c)
+        if (outcome === 'refused' && !refusal) refusal = refusalText(c)
       }
     }
     waits.sort((a, b) => a - b)

@@ -11,7 +11,7 @@ import { printable } from './printable.js'
 /** What is kept of a refusal's words. */
 const REFUSAL_BYTES = 120
 /** How long a connection that answered something else may take to close, to count as refused. */
-const REFUSAL_CLOSE_MS = 500
+const REFUSAL_CLOSE_MS = 2000
 
 export interface ProbeConn {
   readonly socket: net.Socket
@@ -155,7 +155,8 @@ export async function probeAll(conns: ProbeConn[], round: number, timeoutMs: num
     if (outcome === 'served') served.push(c)
     else {
       bump(failures, outcome)
-      if (outcome === 'refused') refusal ??= refusalText(c)
+      // Words rather than silence: a server past its cap may say why to some and close on others.
+      if (outcome === 'refused' && !refusal) refusal = refusalText(c)
     }
   })
   return { served, refusal }

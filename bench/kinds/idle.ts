@@ -40,7 +40,8 @@ async function runOnce(cell: IdleCell, server: RunningBenchServer, s: RunSetting
     port: server.port,
     conns: cell.conns,
     holdMs: cell.holdMs,
-    timeoutMs: Math.max(s.timeoutMs, 10_000),
+    // A thread per connection on two cores: taking thousands on can take tens of seconds.
+    timeoutMs: Math.max(s.timeoutMs, 30_000),
     serverPid: server.pid,
     ...(s.tls ? { tls: s.tls } : {}),
   }

@@ -48,10 +48,11 @@ function runOnce(cell: SlowCell, server: RunningBenchServer, s: RunSettings): Pr
     size: cell.size,
     intervalMs: cell.intervalMs,
     holdMs: cell.holdMs,
-    timeoutMs: Math.max(s.timeoutMs, 10_000),
+    // As idle: a thread per connection on two cores takes its time to take them all on.
+    timeoutMs: Math.max(s.timeoutMs, 30_000),
     serverPid: server.pid,
   }
-  return runLoadProcess<SlowResult>({ mode: 'slow', json: true, options }, server.pid, cell.holdMs + cell.intervalMs + 120_000)
+  return runLoadProcess<SlowResult>({ mode: 'slow', json: true, options }, server.pid, cell.holdMs + cell.intervalMs + 180_000)
 }
 
 function slowFlags(results: SlowResult[], failure: string | null, s: RunSettings): Flag[] {
