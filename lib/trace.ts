@@ -42,6 +42,11 @@ const WHY: Record<string, string> = {
   'AWAITING_NAME→CHATTING': 'name accepted',
 }
 
+/** The same, said for Node's own loop (net model), which reads for us: no recv() of ours. */
+const WHY_NET: Record<string, string> = {
+  'OPEN→DRAINING': "'end': the client sent FIN; echo what is left, then ours",
+}
+
 /** The explanation of an interest change, from what was added and removed. */
 function interestWhy(before: number, after: number): string {
   const wAdded = after & EVENT_WRITE && !(before & EVENT_WRITE)
@@ -219,7 +224,7 @@ export class Tracer implements ChatObserver, LoopObserver {
       this.openLine.text += `, ${state}`
       return
     }
-    const why = WHY[`${before}→${state}`]
+    const why = (this.server?.model === 'net' ? WHY_NET[`${before}→${state}`] : undefined) ?? WHY[`${before}→${state}`]
     this.line(this.subject(c), `${this.who(c)}${before ? `${before} → ` : ''}${state}${why ? `: ${why}` : ''}`)
   }
 

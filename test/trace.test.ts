@@ -190,3 +190,28 @@ t.test('threads chat: names, what everyone is told, and the lock on the client l
   ann.end()
   await once(ann, 'close')
 })
+
+t.test("net echo: Node's own loop reads for it: connections and states, no rounds", async t => {
+  const server = await startServer(['echo', '--model', 'net', '--port', '0', '--trace', '--quiet'])
+  t.teardown(() => server.stop('SIGKILL'))
+  const c = await connect(server.port)
+  const got = new Collector(c)
+  c.write('hello\n')
+  await got.bytes(6)
+  c.end()
+  await got.end()
+  await server.waitForOutput(/#1 +closed$/m)
+  inOrder(
+    t,
+    server.stderr(),
+    [
+      /server +echo, net model: Node's own loop \('data' callbacks\)$/,
+      /#1 +accept from 127\.0\.0\.1:\d+, OPEN$/,
+      /#1 +OPEN → DRAINING: 'end': the client sent FIN; echo what is left, then ours$/,
+      /#1 +closed$/,
+    ],
+    'one client',
+  )
+  t.notMatch(server.stderr(), /select +#/, 'no select rounds: the loop is not ours')
+  c.destroy()
+})
