@@ -62,7 +62,10 @@ GRACE = 2.0  # a stop waits this long for connections to close before it exits a
 ACCEPT_PAUSE = 0.1  # after an accept error (out of descriptors), accepting rests this long
 SEND_SIZE = 64 * 1024  # a writer sends in pieces of this size at most...
 PATIENCE = 1.0  # ...and a client whose socket takes none of a piece for this long is not reading
-HARD_LIMIT = 4  # times --max-outbuf queued for one client: dropped then, whatever else
+# Times --max-outbuf queued for one client: dropped then, whatever else. Generous, because with
+# dozens of threads taking turns at the GIL on a busy machine, a healthy client's writer can go
+# unscheduled for a few broadcasts (at 4, one was dropped while its reader was keeping up).
+HARD_LIMIT = 16
 
 # ---- what the server says (replies.ts) -------------------------------------------------------
 

@@ -324,7 +324,8 @@ for (const model of MODELS) {
       const expected = rounds * (chatters.length - 1)
       // On a timeout the assertion below says who is missing what.
       await eventually(() => received.every(n => n >= expected), 'every message at every chatter', 20_000).catch(() => {})
-      t.same(received, chatters.map(() => expected), `every chatter got all ${expected} messages of the others`)
+      const drops = s.stderr().split('\n').filter(l => /dropping|left/.test(l)).join('; ')
+      t.same(received, chatters.map(() => expected), `every chatter got all ${expected} messages of the others (server: ${drops})`)
       await chatters[0].next(/^sleeper left$/)
       const rssAfter = rssBytes(s.child.pid!)
       t.ok(rssAfter - rssBefore < 64 * 1024 * 1024, `server RSS stays bounded (${Math.round(rssBefore / 2 ** 20)} → ${Math.round(rssAfter / 2 ** 20)} MB)`)
