@@ -1,7 +1,13 @@
-// The read side shared by connections and stream readers: Node pushes chunks in ('data'), the
-// program pulls them out with recv(). This buffer plays the kernel's receive buffer: bounded
+// The read side shared by connections and stream readers: bytes come in from Node (push), the
+// program takes them out (take, takeInto). This buffer plays the kernel's receive buffer: bounded
 // (the source is paused above `limit`, so a peer that sends faster than we read costs at most
-// `limit` plus one chunk), and it remembers EOF and a pending error.
+// `limit` plus one read), and it remembers EOF and a pending error.
+//
+// Bytes are copied in, into blocks of a shared pool (block-pool.ts), and copied out: a block never
+// leaves this buffer, so it goes back to the pool the moment its bytes are taken, and memory that
+// was received into is received into again (no garbage per message). The cost is a copy, which
+// is cheap next to a fresh Buffer per read: see block-pool.ts.
+import { receivePool, type BlockPool } from './block-pool.js'
 
 export interface PausableSource {
   pause(): unknown
@@ -11,8 +17,11 @@ export interface PausableSource {
 const EMPTY = Buffer.alloc(0)
 
 export class ReceiveBuffer {
-  private chunks: Buffer[] = []
-  /** Bytes buffered and not yet returned by take(). */
+  /** The blocks holding the bytes, oldest first: read from `head` in the first, filled to `tail` in the last. */
+  private readonly blocks: Buffer[] = []
+  private head = 0
+  private tail = 0
+  /** Bytes buffered and not yet taken. */
   bytes = 0
   eof = false
   error: Error | null = null
@@ -21,11 +30,25 @@ export class ReceiveBuffer {
   constructor(
     private readonly source: PausableSource,
     readonly limit: number,
+    private readonly pool: BlockPool = receivePool,
   ) {}
 
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk)
-    this.bytes += chunk.length
+  /** Copies the first `length` bytes of `data` in (the caller may reuse `data` at once). */
+  push(data: Uint8Array, length = data.length): void {
+    const size = this.pool.blockSize
+    let from = 0
+    while (from < length) {
+      if (this.blocks.length === 0 || this.tail === size) {
+        this.blocks.push(this.pool.get())
+        this.tail = 0
+      }
+      const block = this.blocks[this.blocks.length - 1]
+      const count = Math.min(length - from, size - this.tail)
+      block.set(from === 0 && count === data.length ? data : data.subarray(from, from + count), this.tail)
+      this.tail += count
+      from += count
+    }
+    this.bytes += length
     if (this.bytes >= this.limit && !this.paused) {
       this.paused = true
       this.source.pause()
@@ -38,28 +61,65 @@ export class ReceiveBuffer {
   }
 
   /**
-   * Returns up to `max` bytes (the front chunk, sliced without copying), an empty Buffer at EOF,
-   * or null when it would block. Buffered bytes come before EOF and before a pending error; the
-   * error is thrown once, after which the stream reads as EOF (as a socket's SO_ERROR is cleared).
+   * Returns up to `max` bytes as a new Buffer, an empty Buffer at EOF, or null when it would block.
+   * Buffered bytes come before EOF and before a pending error; the error is thrown once, after
+   * which the stream reads as EOF (as a socket's SO_ERROR is cleared).
    */
   take(max: number): Buffer | null {
     if (this.bytes > 0) {
-      const head = this.chunks[0]
-      let out: Buffer
-      if (head.length <= max) {
-        out = head
-        this.chunks.shift()
-      } else {
-        out = head.subarray(0, max)
-        this.chunks[0] = head.subarray(max)
-      }
-      this.bytes -= out.length
-      if (this.paused && this.bytes < this.limit) {
-        this.paused = false
-        this.source.resume()
-      }
+      const out = Buffer.allocUnsafe(Math.min(max, this.bytes))
+      this.copyOut(out)
       return out
     }
+    return this.end()
+  }
+
+  /**
+   * Copies up to `into.length` bytes into `into` and returns how many; 0 at EOF (or for an empty
+   * `into`), null when it would block. Errors as take(). No allocation: the caller's buffer is
+   * reused, as with Python's recv_into.
+   */
+  takeInto(into: Uint8Array): number | null {
+    if (this.bytes > 0) return this.copyOut(into)
+    const end = this.end()
+    return end === null ? null : 0
+  }
+
+  /** Drops everything buffered (on close); the blocks go back to the pool. */
+  clear(): void {
+    for (const block of this.blocks) this.pool.put(block)
+    this.blocks.length = 0
+    this.head = this.tail = 0
+    this.bytes = 0
+  }
+
+  /** Copies the oldest bytes into `into` (as many as fit), giving back each block emptied. */
+  private copyOut(into: Uint8Array): number {
+    const want = Math.min(into.length, this.bytes)
+    let done = 0
+    while (done < want) {
+      const block = this.blocks[0]
+      const end = this.blocks.length === 1 ? this.tail : block.length
+      const count = Math.min(want - done, end - this.head)
+      into.set(block.subarray(this.head, this.head + count), done)
+      done += count
+      this.head += count
+      if (this.head === end) {
+        this.pool.put(this.blocks.shift()!)
+        this.head = 0
+        if (this.blocks.length === 0) this.tail = 0
+      }
+    }
+    this.bytes -= want
+    if (this.paused && this.bytes < this.limit) {
+      this.paused = false
+      this.source.resume()
+    }
+    return want
+  }
+
+  /** Nothing buffered: EOF (an empty Buffer), the pending error (thrown once), or null (would block). */
+  private end(): Buffer | null {
     if (this.error) {
       const err = this.error
       this.error = null
@@ -67,11 +127,5 @@ export class ReceiveBuffer {
       throw err
     }
     return this.eof ? EMPTY : null
-  }
-
-  /** Drops everything buffered (on close). */
-  clear(): void {
-    this.chunks = []
-    this.bytes = 0
   }
 }

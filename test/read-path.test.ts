@@ -1,0 +1,106 @@
+// The two ways bytes reach a Connection (reactor/read-path.ts): 'onread' (libuv reads into one
+// shared buffer, behind a feature check) and 'data' (the socket's 'data' events, the fallback).
+// The selector contract runs on both here; selector.test.ts runs it on the default path.
+import t from 'tap'
+import { BlockPool, EVENT_READ, ReadyListSelector, onreadSupport, readPath, setReadPath, type ReadPath } from '../reactor/index.js'
+import { ReceiveBuffer } from '../reactor/receive-buffer.js'
+import { selectorContract } from './selector-contract.js'
+import { connectionPair, recvExactly } from './helpers/reactor.js'
+
+const paths: ReadPath[] = onreadSupport ? ['onread', 'data'] : ['data']
+const initial = readPath()
+t.teardown(() => setReadPath(initial))
+
+t.test('the default path', async t => {
+  t.equal(initial, onreadSupport && process.env.SELECTLOOP_READ_PATH !== 'data' ? 'onread' : 'data')
+  if (!onreadSupport) t.throws(() => setReadPath('onread'), /only the 'data' path/)
+})
+
+for (const path of paths) {
+  t.test(`read path ${path}`, async t => {
+    setReadPath(path)
+    t.teardown(() => setReadPath(initial))
+
+    t.test('each side takes it, and many reads arrive whole and in order', async t => {
+      const { client, server } = await connectionPair(t)
+      for (const c of [client, server]) t.equal(c.socket.listenerCount('data'), path === 'data' ? 1 : 0, "'data' listened for only on that path")
+      // Two connections read in turn through the one shared buffer: neither sees the other's bytes.
+      const a = Buffer.alloc(200_000, 'a')
+      const b = Buffer.alloc(200_000, 'b')
+      let ia = 0
+      let ib = 0
+      const gotServer: Buffer[] = []
+      const gotClient: Buffer[] = []
+      let nServer = 0
+      let nClient = 0
+      const deadline = Date.now() + 10_000
+      while ((nServer < a.length || nClient < b.length) && Date.now() < deadline) {
+        if (ia < a.length) ia += client.send(a.subarray(ia))
+        if (ib < b.length) ib += server.send(b.subarray(ib))
+        const s = server.recv()
+        if (s && s.length) (gotServer.push(s), (nServer += s.length))
+        const c = client.recv()
+        if (c && c.length) (gotClient.push(c), (nClient += c.length))
+        await new Promise(resolve => setImmediate(resolve))
+      }
+      t.ok(Buffer.concat(gotServer).equals(a), 'the server read exactly what the client sent')
+      t.ok(Buffer.concat(gotClient).equals(b), 'the client read exactly what the server sent')
+    })
+
+    t.test('recvInto fills the caller buffer, then 0 at EOF', async t => {
+      const { client, server } = await connectionPair(t)
+      client.send(Buffer.from('hola mundo'))
+      client.shutdown()
+      const got = await recvExactly(server, 4)
+      t.equal(got.toString(), 'hola')
+      const into = Buffer.alloc(64)
+      const sel = new ReadyListSelector()
+      t.teardown(() => sel.close())
+      sel.register(server, EVENT_READ)
+      let n: number | null = null
+      const deadline = Date.now() + 5000
+      while (n === null && Date.now() < deadline) {
+        n = server.recvInto(into)
+        if (n === null) await sel.select(1)
+      }
+      t.equal(into.subarray(0, n ?? 0).toString(), ' mundo')
+      let end: number | null = null
+      while (end === null && Date.now() < deadline) {
+        end = server.recvInto(into)
+        if (end === null) await sel.select(1)
+      }
+      t.equal(end, 0, 'EOF')
+    })
+
+    t.test('the selector contract', async t => selectorContract(t, () => new ReadyListSelector()))
+  })
+}
+
+t.test('ReceiveBuffer: blocks from the pool, back to it when emptied; pause above the limit', async t => {
+  const pool = new BlockPool(16, 4)
+  let paused = 0
+  let resumed = 0
+  const source = { pause: () => paused++, resume: () => resumed++ }
+  const input = new ReceiveBuffer(source, 40, pool)
+  const bytes = Buffer.from(Array.from({ length: 45 }, (_, i) => i))
+  input.push(bytes.subarray(0, 10))
+  input.push(bytes, 0)
+  input.push(bytes.subarray(10), 35)
+  t.equal(input.bytes, 45)
+  t.equal(paused, 1, 'paused once at the limit')
+  const into = Buffer.alloc(20)
+  t.equal(input.takeInto(into), 20)
+  t.same([...into], [...bytes.subarray(0, 20)])
+  t.equal(pool.freeBlocks, 1, 'the first block, emptied, is back')
+  t.equal(resumed, 1, 'resumed below the limit')
+  const rest = input.take(100)!
+  t.same([...rest], [...bytes.subarray(20)])
+  t.equal(pool.freeBlocks, 3, 'every block is back')
+  t.equal(input.takeInto(into), null, 'would block')
+  input.eof = true
+  t.equal(input.takeInto(into), 0, 'EOF')
+  input.push(Buffer.alloc(100))
+  input.clear()
+  t.equal(input.bytes, 0)
+  t.equal(pool.freeBlocks, 4, 'clear gives blocks back, up to maxFree')
+})
