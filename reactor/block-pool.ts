@@ -16,7 +16,7 @@ export class BlockPool {
   private readonly free: Buffer[] = []
 
   constructor(
-    /** Bytes in every block. */
+    /** Bytes in every block (at least receive-buffer.ts's SMALL_READ: a buffer of this length is taken to be a block). */
     readonly blockSize: number,
     /** Free blocks kept at most; more are dropped. */
     readonly maxFree: number,

@@ -3,7 +3,7 @@
 // The selector contract runs on both here; selector.test.ts runs it on the default path.
 import t from 'tap'
 import { BlockPool, EVENT_READ, ReadyListSelector, onreadSupport, readPath, setReadPath, type ReadPath } from '../reactor/index.js'
-import { ReceiveBuffer } from '../reactor/receive-buffer.js'
+import { ReceiveBuffer, SMALL_READ } from '../reactor/receive-buffer.js'
 import { selectorContract } from './selector-contract.js'
 import { connectionPair, recvExactly } from './helpers/reactor.js'
 
@@ -76,30 +76,37 @@ for (const path of paths) {
   })
 }
 
-t.test('ReceiveBuffer: blocks from the pool, back to it when emptied; pause above the limit', async t => {
-  const pool = new BlockPool(16, 4)
+t.test('ReceiveBuffer: blocks from the pool, back to it when emptied; small reads apart; pause above the limit', async t => {
+  const pool = new BlockPool(2048, 4)
   let paused = 0
   let resumed = 0
   const source = { pause: () => paused++, resume: () => resumed++ }
-  const input = new ReceiveBuffer(source, 40, pool)
-  const bytes = Buffer.from(Array.from({ length: 45 }, (_, i) => i))
-  input.push(bytes.subarray(0, 10))
+  const input = new ReceiveBuffer(source, 4000, pool)
+  const bytes = Buffer.from(Array.from({ length: 4600 }, (_, i) => i % 251))
+  input.push(bytes.subarray(0, 1500)) // a block
   input.push(bytes, 0)
-  input.push(bytes.subarray(10), 35)
-  t.equal(input.bytes, 45)
+  input.push(bytes.subarray(1500), 100) // into the block's room
+  input.push(bytes.subarray(1600), 3000) // the rest of the block, then a second block
+  t.equal(input.bytes, 4600)
   t.equal(paused, 1, 'paused once at the limit')
-  const into = Buffer.alloc(20)
-  t.equal(input.takeInto(into), 20)
-  t.same([...into], [...bytes.subarray(0, 20)])
+  const into = Buffer.alloc(2500)
+  t.equal(input.takeInto(into), 2500)
+  t.same([...into], [...bytes.subarray(0, 2500)])
   t.equal(pool.freeBlocks, 1, 'the first block, emptied, is back')
   t.equal(resumed, 1, 'resumed below the limit')
-  const rest = input.take(100)!
-  t.same([...rest], [...bytes.subarray(20)])
-  t.equal(pool.freeBlocks, 3, 'every block is back')
+  const rest = input.take(10_000)!
+  t.same([...rest], [...bytes.subarray(2500)])
+  t.equal(pool.freeBlocks, 2, 'every block is back')
   t.equal(input.takeInto(into), null, 'would block')
+
+  input.push(bytes.subarray(0, SMALL_READ - 1)) // small, and no block to go into: a buffer of its own
+  t.equal(pool.freeBlocks, 2, 'a small read takes no block')
+  t.same([...input.take(10_000)!], [...bytes.subarray(0, SMALL_READ - 1)])
+  t.equal(pool.freeBlocks, 2, 'and gives none back')
+
   input.eof = true
   t.equal(input.takeInto(into), 0, 'EOF')
-  input.push(Buffer.alloc(100))
+  input.push(Buffer.alloc(20_000))
   input.clear()
   t.equal(input.bytes, 0)
   t.equal(pool.freeBlocks, 4, 'clear gives blocks back, up to maxFree')
