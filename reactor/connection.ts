@@ -220,6 +220,12 @@ export class Connection extends Selectable {
     this.input.push(bytes, length)
     this.changed()
   }
+  /** @internal A 'data' event's chunk arrived: Node made it for us, so it is kept, not copied. */
+  handleChunk(chunk: Buffer): void {
+    if (this.isClosed) return
+    this.input.adopt(chunk)
+    this.changed()
+  }
   /** @internal */ handleEnd(): void {
     this.input.eof = true
     this.changed()
@@ -246,7 +252,7 @@ export class Connection extends Selectable {
 // Named module-level handlers: `this` is the socket, whose Connection is one property away, so
 // no closure is allocated per connection (the pattern of the ws library).
 function onData(this: OwnedSocket, chunk: Buffer): void {
-  this[kConnection]!.handleData(chunk, chunk.length)
+  this[kConnection]!.handleChunk(chunk)
 }
 function onRead(this: net.Socket, nread: number, buffer: Buffer): void {
   ;(this as OwnedSocket)[kConnection]!.handleData(buffer, nread)

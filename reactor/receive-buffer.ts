@@ -8,6 +8,9 @@
 // was received into is received into again (no garbage per message). The cost is a copy, which
 // is cheap next to a fresh Buffer per read: see block-pool.ts.
 //
+// On the fallback 'data' path the chunk Node allocated is adopted as it is (adopt()), and take()
+// hands out a whole buffer that is not the pool's without copying it.
+//
 // Except small reads: a read below SMALL_READ that finds no room in a block gets a buffer of its
 // own size instead. A block is paged in a page at a time, so a 64-byte message held in one costs
 // 4 KiB while it waits for the next select round; with 10,000 connections sending at once that
@@ -57,11 +60,21 @@ export class ReceiveBuffer {
       this.tail += count
       from += count
     }
-    this.bytes += length
-    if (this.bytes >= this.limit && !this.paused) {
-      this.paused = true
-      this.source.pause()
-    }
+    this.grew(length)
+  }
+
+  /**
+   * Keeps `chunk` itself, no copy: for bytes nobody else will write to, as a socket's 'data' event
+   * hands over (the fallback read path, read-path.ts), where Node has allocated for the read
+   * already and a copy would only add to it.
+   */
+  adopt(chunk: Buffer): void {
+    const last = this.blocks.length > 0 ? this.blocks[this.blocks.length - 1] : null
+    if (last !== null && this.tail < last.length) return this.push(chunk) // fill the room left in a block first
+    if (chunk.length === 0) return
+    this.blocks.push(chunk)
+    this.tail = chunk.length
+    this.grew(chunk.length)
   }
 
   /** True when take() would not block: bytes, EOF or an error are waiting. */
@@ -76,6 +89,15 @@ export class ReceiveBuffer {
    */
   take(max: number): Buffer | null {
     if (this.bytes > 0) {
+      // A whole front buffer that is not the pool's (a small read's, or an adopted chunk) is
+      // handed out as it is: it is nobody else's, and a copy would only make garbage.
+      const front = this.blocks[0]
+      if (this.head === 0 && front.length <= max && (this.blocks.length > 1 || this.tail === front.length) && !this.isPoolBlock(front)) {
+        this.blocks.shift()
+        if (this.blocks.length === 0) this.tail = 0
+        this.shrank(front.length)
+        return front
+      }
       const out = Buffer.allocUnsafe(Math.min(max, this.bytes))
       this.copyOut(out)
       return out
@@ -119,17 +141,36 @@ export class ReceiveBuffer {
         if (this.blocks.length === 0) this.tail = 0
       }
     }
-    this.bytes -= want
+    this.shrank(want)
+    return want
+  }
+
+  /** `n` bytes came in: pause the source at the limit (the kernel's receive window closing). */
+  private grew(n: number): void {
+    this.bytes += n
+    if (this.bytes >= this.limit && !this.paused) {
+      this.paused = true
+      this.source.pause()
+    }
+  }
+
+  /** `n` bytes were taken: resume the source below the limit. */
+  private shrank(n: number): void {
+    this.bytes -= n
     if (this.paused && this.bytes < this.limit) {
       this.paused = false
       this.source.resume()
     }
-    return want
   }
 
-  /** Returns a pool block to the pool; a small read's own buffer (never a block's size) is left to the GC. */
+  /** True for a block of the pool's: its size, and memory of its own (not a view into a larger buffer). */
+  private isPoolBlock(block: Buffer): boolean {
+    return block.length === this.pool.blockSize && block.buffer.byteLength === this.pool.blockSize
+  }
+
+  /** Returns a pool block to the pool; any other buffer (a small read's, an adopted chunk) is left to the GC. */
   private giveBack(block: Buffer): void {
-    if (block.length === this.pool.blockSize) this.pool.put(block)
+    if (this.isPoolBlock(block)) this.pool.put(block)
   }
 
   /** Nothing buffered: EOF (an empty Buffer), the pending error (thrown once), or null (would block). */

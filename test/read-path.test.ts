@@ -111,3 +111,28 @@ t.test('ReceiveBuffer: blocks from the pool, back to it when emptied; small read
   t.equal(input.bytes, 0)
   t.equal(pool.freeBlocks, 4, 'clear gives blocks back, up to maxFree')
 })
+
+t.test('ReceiveBuffer: an adopted chunk (the data path) is kept, and handed out whole without a copy', async t => {
+  const pool = new BlockPool(2048, 4)
+  let paused = 0
+  let resumed = 0
+  const input = new ReceiveBuffer({ pause: () => paused++, resume: () => resumed++ }, 1000, pool)
+  const hola = Buffer.from('hola ')
+  input.adopt(hola)
+  input.adopt(Buffer.from('mundo'))
+  input.adopt(Buffer.alloc(0))
+  t.equal(input.bytes, 10)
+  t.equal(input.take(100), hola, 'the very chunk')
+  t.equal(input.take(3)!.toString(), 'mun', 'part of one: a copy')
+  t.equal(input.take(100)!.toString(), 'do')
+  input.adopt(Buffer.alloc(1200, 1))
+  t.equal(paused, 1, 'paused at the limit')
+  t.equal(input.take(2000)!.length, 1200)
+  t.equal(resumed, 1, 'resumed below it')
+  input.push(Buffer.alloc(1500, 2)) // a pool block with room left: an adopted chunk fills it first
+  input.adopt(Buffer.alloc(600, 3))
+  const all = input.take(10_000)!
+  t.equal(all.length, 2100)
+  t.same([all[0], all[1499], all[1500], all[2099]], [2, 2, 3, 3], 'in order')
+  t.equal(pool.freeBlocks, 1, 'the block is back')
+})
