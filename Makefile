@@ -6,7 +6,7 @@ CLI   := $(NODE) dist/bin/selectloop.js
 TAP   := npx --no-install tap
 ARGS  ?=
 
-.PHONY: all install system-deps build typecheck test test-netns coverage run run-chat bench bench-full bench-micro soak readme-help clean
+.PHONY: all install system-deps build typecheck test test-netns coverage run run-chat bench bench-full bench-micro soak lesson readme-help clean
 
 all: build
 
@@ -62,6 +62,11 @@ bench-micro: build
 
 soak: build
 	$(CLI) soak $(ARGS)
+
+# The selector-vs-threads lesson: our models beside the Python reference servers of peers/ (~5 min);
+# writes bench/results/lesson-STAMP.{jsonl,html,svg,md}.
+lesson: build
+	$(CLI) lesson $(ARGS)
 
 # README.md's command reference, rewritten from the built program's --help texts.
 readme-help: build

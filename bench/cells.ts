@@ -1,9 +1,9 @@
 // What the bench runner runs, as data. A cell is a kind and its parameters ("closed loop, 100
 // connections, 1 KiB"); the runner runs every cell against every server, and each kind says how
 // one run goes, how runs become a row, and how rows are shown (bench/kinds/). A new kind of
-// load (the lesson's bursts of new clients, its slow clients) is a new Cell variant and a new
+// load (the lesson's bursts of new clients and slow clients are two) is a Cell variant and a
 // module in bench/kinds/: the runner, the JSON lines, the table and the HTML report take it as
-// they take these.
+// they take the others.
 import type { RunningBenchServer } from './servers.js'
 import type { Flag } from './flags.js'
 import type { TlsClientSettings } from '../lib/tls/options.js'
@@ -32,6 +32,21 @@ export interface IdleCell {
   holdMs: number
 }
 
+/** `clients` new clients connecting at the same moment: each one's wait for its first echo. */
+export interface BurstCell {
+  kind: 'burst'
+  clients: number
+}
+
+/** `conns` clients each sending a `size`-byte line every `intervalMs`, measured over `holdMs`. */
+export interface SlowCell {
+  kind: 'slow'
+  conns: number
+  size: number
+  intervalMs: number
+  holdMs: number
+}
+
 /**
  * `conns` loops, each: connect (with TLS, a handshake), one echo of `size` bytes, close, and
  * again: connections (handshakes) a second, what a new connection costs the server.
@@ -42,7 +57,7 @@ export interface ChurnCell {
   conns: number
 }
 
-export type Cell = ClosedCell | RateCell | IdleCell | ChurnCell
+export type Cell = ClosedCell | RateCell | IdleCell | ChurnCell | BurstCell | SlowCell
 export type CellKindName = Cell['kind']
 
 /** A cell as the runner plans it: which servers it runs on (all of them when absent). */
@@ -121,11 +136,24 @@ export function cellKey(cell: Cell): string {
       return `idle/${cell.conns}/${cell.holdMs}`
     case 'churn':
       return `churn/${cell.size}/${cell.conns}`
+    case 'burst':
+      return `burst/${cell.clients}`
+    case 'slow':
+      return `slow/${cell.conns}/${cell.size}/${cell.intervalMs}/${cell.holdMs}`
   }
 }
 
 /** The cell a row belongs to (rows carry their cell's parameters). */
-export function cellOf(row: { kind: CellKindName; size?: number; conns?: number; pipeline?: number; rate?: number | null; holdMs?: number }): Cell {
+export function cellOf(row: {
+  kind: CellKindName
+  size?: number
+  conns?: number
+  pipeline?: number
+  rate?: number | null
+  holdMs?: number
+  clients?: number
+  intervalMs?: number
+}): Cell {
   switch (row.kind) {
     case 'closed':
       return { kind: 'closed', size: row.size!, conns: row.conns!, pipeline: row.pipeline! }
@@ -135,5 +163,9 @@ export function cellOf(row: { kind: CellKindName; size?: number; conns?: number;
       return { kind: 'idle', conns: row.conns!, holdMs: row.holdMs! }
     case 'churn':
       return { kind: 'churn', size: row.size!, conns: row.conns! }
+    case 'burst':
+      return { kind: 'burst', clients: row.clients! }
+    case 'slow':
+      return { kind: 'slow', conns: row.conns!, size: row.size!, intervalMs: row.intervalMs!, holdMs: row.holdMs! }
   }
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { cellKey, cellOf, type Cell } from './cells.js'
 import type { BenchRow, HeaderRow } from './runner.js'
-import { kindOf, type CellRow, type ChurnRow, type IdleRow, type LoadRow } from './kinds/index.js'
+import { kindOf, type BurstRow, type CellRow, type ChurnRow, type IdleRow, type LoadRow, type SlowRow } from './kinds/index.js'
 import type { LoadResult } from './load.js'
 import { spread } from './stats.js'
 import { UsageError } from '../lib/cli/args.js'
@@ -22,7 +22,7 @@ interface Metric {
   perRun(row: CellRow): Array<number | null>
 }
 
-const loadResults = (row: CellRow): LoadResult[] => (row.kind === 'idle' ? [] : (row as LoadRow).results ?? [])
+const loadResults = (row: CellRow): LoadResult[] => (row.kind === 'closed' || row.kind === 'rate' ? ((row as LoadRow).results ?? []) : [])
 
 const THROUGHPUT: Metric = {
   name: 'msgs/s',
@@ -73,12 +73,46 @@ const CPU_PER_CONN: Metric = {
   value: r => (r as ChurnRow).serverCpuUsPerConn ?? null,
   perRun: r => loadResults(r).map(x => x.server?.cpuUsPerMsg ?? null),
 }
+const FIRST_ECHO: Metric = {
+  name: 'first echo p50',
+  unit: 'ms',
+  higherIsBetter: false,
+  floor: 0.25,
+  value: r => (r as BurstRow).firstEchoP50Ms ?? null,
+  perRun: r => (r as BurstRow).results?.map(x => x.firstEchoMs.p50) ?? [],
+}
+const LAST_ECHO: Metric = {
+  name: 'last echo',
+  unit: 'ms',
+  higherIsBetter: false,
+  floor: 0.25,
+  value: r => (r as BurstRow).lastEchoMs ?? null,
+  perRun: r => (r as BurstRow).results?.map(x => x.firstEchoMs.max) ?? [],
+}
+const SLOW_P99: Metric = {
+  name: 'p99',
+  unit: 'ms',
+  higherIsBetter: false,
+  floor: 0.25,
+  value: r => (r as SlowRow).p99Ms ?? null,
+  perRun: r => (r as SlowRow).results?.map(x => x.latencyMs.p99) ?? [],
+}
+const SLOW_CPU: Metric = {
+  name: 'CPU µs/line',
+  unit: 'µs',
+  higherIsBetter: false,
+  floor: 0.1,
+  value: r => (r as SlowRow).cpuUsPerLine ?? null,
+  perRun: r => (r as SlowRow).results?.map(x => x.server?.cpuUsPerLine ?? null) ?? [],
+}
 
 const METRICS: Record<Cell['kind'], Metric[]> = {
   closed: [THROUGHPUT, P99, CPU_PER_MSG],
   rate: [P99, CPU_PER_MSG],
   idle: [PER_CONN],
   churn: [CONNS_PER_SEC, P99, CPU_PER_CONN],
+  burst: [FIRST_ECHO, LAST_ECHO],
+  slow: [SLOW_P99, SLOW_CPU],
 }
 
 export interface MetricComparison {

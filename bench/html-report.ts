@@ -162,8 +162,16 @@ ${c.onlyOld.length || c.onlyNew.length ? `Not compared: ${c.onlyOld.length} only
 <div class="scroll"><table class="data sortable"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div></section>`
 }
 
+/** What a report is called and says first, when it is not the bench's (the lesson's). */
+export interface ReportHeading {
+  /** "selectloop lesson": the title, before the date. */
+  title?: string
+  /** A paragraph under the title: what the run is for. */
+  lead?: string
+}
+
 /** The whole report as one HTML document. */
-export function renderHtml(rows: BenchRow[], comparison: Comparison | null = null, files: { jsonl?: string } = {}): string {
+export function renderHtml(rows: BenchRow[], comparison: Comparison | null = null, files: { jsonl?: string } = {}, heading: ReportHeading = {}): string {
   const h = rows.find((r): r is HeaderRow => r.type === 'header')
   const end = rows.find((r): r is EndRow => r.type === 'end')
   const cells = rows.filter((r): r is CellRow => r.type === 'cell')
@@ -174,7 +182,7 @@ export function renderHtml(rows: BenchRow[], comparison: Comparison | null = nul
     ...cells.flatMap(r => r.notes.map(n => `${rowName(r)}: ${n}`)),
     ...unavailable.map(u => `not available: ${u.server}: ${u.reason}`),
   ]
-  const title = `selectloop bench${h ? `, ${h.date.slice(0, 16).replace('T', ' ')} UTC` : ''}`
+  const title = `${heading.title ?? 'selectloop bench'}${h ? `, ${h.date.slice(0, 16).replace('T', ' ')} UTC` : ''}`
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -186,6 +194,7 @@ export function renderHtml(rows: BenchRow[], comparison: Comparison | null = nul
 </head>
 <body>
 <header><h1>${esc(title)}</h1>
+${heading.lead ? `<p class="intro">${esc(heading.lead)}</p>` : ''}
 <p class="facts">Echo servers side by side under the same loads: ${esc([...new Set(cells.map(r => r.server))].join(', '))}.
 ${files.jsonl ? `Every figure comes from <code>${esc(files.jsonl)}</code> (one JSON line per cell and server, every run whole).` : ''}</p></header>
 ${machineSection(h, end, cells)}

@@ -4,6 +4,8 @@ import { UsageError, parseCommandArgs, parseIntegerOption, parseNumberOption } f
 import { packageVersion } from '../lib/cli/version.js'
 import { LOAD_DEFAULTS, describeFailures, runLoad, type LiveStatus, type LoadOptions, type LoadResult } from './load.js'
 import { IDLE_DEFAULTS, runIdle, type IdleOptions, type IdleResult } from './idle.js'
+import { runBurst, type BurstOptions, type BurstResult } from './burst.js'
+import { SLOW_DEFAULTS, runSlow, type SlowOptions, type SlowResult } from './slow.js'
 import { describeErrors } from './load-errors.js'
 import type { LatencySummary } from './histogram.js'
 import { describeMachine, type Machine } from './machine.js'
@@ -14,6 +16,8 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
                        [--duration S] [--warmup S] [--timeout S] [--threads T] [--server-pid PID] [--json]
                        [--churn] ${TLS_CLIENT_SYNOPSIS}
        selectloop load --target HOST:PORT --idle N [--hold S] [--server-pid PID] [--json] ${TLS_CLIENT_SYNOPSIS}
+       selectloop load --target HOST:PORT --burst N [--server-pid PID] [--json]
+       selectloop load --target HOST:PORT --slow N [--interval S] [--size BYTES] [--hold S] [--server-pid PID] [--json]
 
   --target      the echo server to load (required)
   --conns       connections (default ${LOAD_DEFAULTS.conns})
@@ -32,7 +36,13 @@ const USAGE = `usage: selectloop load --target HOST:PORT [--conns N] [--size BYT
   --server-pid  the server's pid: report its CPU, RSS and threads (Linux /proc)
   --idle N      instead: hold N idle connections, report how many were served and the server's
                 memory per connection (needs --server-pid for the memory)
-  --hold        seconds to hold the idle connections (default ${IDLE_DEFAULTS.holdMs / 1000})
+  --hold        seconds to hold the idle connections, or to measure the slow clients
+                (default ${IDLE_DEFAULTS.holdMs / 1000})
+  --burst N     instead: N new clients connect at the same moment; each one's wait for its
+                first echo (what the server pays to take on a client: a thread start?)
+  --slow N      instead: N clients each send a line every --interval seconds (default
+                ${SLOW_DEFAULTS.intervalMs / 1000}) and wait for its echo: latency from when each line was due,
+                the server's CPU, memory and threads (--size: bytes a line, default ${SLOW_DEFAULTS.size})
   --json        print one JSON object instead of the report
   --churn       instead of the echo path: each of --conns loops connects, echoes one message,
                 closes, and again; measures connections (with --tls, handshakes) a second and
@@ -47,7 +57,11 @@ at once, with one line, if no connection could be made.`
  * Everything `selectloop load` can be asked to do: the one contract between its command line
  * (parseLoadArgs) and the programs that run it as a process (the bench runner, through loadArgs).
  */
-export type LoadCommand = { mode: 'load'; json: boolean; options: LoadOptions } | { mode: 'idle'; json: boolean; options: IdleOptions }
+export type LoadCommand =
+  | { mode: 'load'; json: boolean; options: LoadOptions }
+  | { mode: 'idle'; json: boolean; options: IdleOptions }
+  | { mode: 'burst'; json: boolean; options: BurstOptions }
+  | { mode: 'slow'; json: boolean; options: SlowOptions }
 
 /** HOST:PORT as --target takes it ([HOST]:PORT for an IPv6 address). */
 export function formatTarget(host: string, port: number): string {
@@ -106,6 +120,9 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
       rate: { type: 'string' },
       idle: { type: 'string' },
       hold: { type: 'string' },
+      burst: { type: 'string' },
+      slow: { type: 'string' },
+      interval: { type: 'string' },
       json: { type: 'boolean' },
       churn: { type: 'boolean' },
       ...TLS_CLIENT_OPTIONS,
@@ -120,6 +137,8 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
   const timeoutMs = v.timeout === undefined ? LOAD_DEFAULTS.timeoutMs : parseSeconds('--timeout', v.timeout, 0.01)
   const serverPid = v['server-pid'] === undefined ? {} : { serverPid: parseIntegerOption('--server-pid', v['server-pid'], 1, 2 ** 22) }
   const holdMs = v.hold === undefined ? IDLE_DEFAULTS.holdMs : parseSeconds('--hold', v.hold, 0) // checked in either mode
+  const modes = (['idle', 'burst', 'slow'] as const).filter(m => v[m] !== undefined)
+  if (modes.length > 1) throw new UsageError(`--${modes[0]} and --${modes[1]} are different tests: give one`)
   if (v.idle !== undefined) {
     if (v.churn) throw new UsageError('--churn and --idle: one or the other')
     const conns = parseIntegerOption('--idle', v.idle, 1, 1_000_000)
@@ -127,6 +146,20 @@ export function parseLoadArgs(argv: string[]): LoadCommand | null {
   }
   if (v.churn && (v.rate !== undefined || v.pipeline !== undefined)) {
     throw new UsageError(`--churn sends one message per connection and goes as fast as the server lets it: no ${v.rate !== undefined ? '--rate' : '--pipeline'}`)
+  }
+  if (tls && (v.burst !== undefined || v.slow !== undefined)) {
+    throw new UsageError(`--${v.burst !== undefined ? 'burst' : 'slow'} runs over plain TCP: no --tls (the churn and idle tests measure TLS)`)
+  }
+  if (v.burst !== undefined) {
+    const clients = parseIntegerOption('--burst', v.burst, 1, 100_000)
+    return { mode: 'burst', json, options: { host, port, clients, timeoutMs, ...serverPid } }
+  }
+  if (v.slow !== undefined) {
+    const conns = parseIntegerOption('--slow', v.slow, 1, 1_000_000)
+    const size = v.size === undefined ? SLOW_DEFAULTS.size : parseSize('--size', v.size)
+    const intervalMs = v.interval === undefined ? SLOW_DEFAULTS.intervalMs : parseSeconds('--interval', v.interval, 0.01)
+    const slowHoldMs = v.hold === undefined ? SLOW_DEFAULTS.holdMs : holdMs
+    return { mode: 'slow', json, options: { host, port, conns, size, intervalMs, holdMs: slowHoldMs, timeoutMs, ...serverPid } }
   }
   return {
     mode: 'load',
@@ -159,6 +192,11 @@ export function loadArgs(command: LoadCommand): string[] {
   if (command.mode === 'idle') {
     const o = command.options
     args.push('--idle', String(o.conns), '--hold', formatSeconds(o.holdMs))
+  } else if (command.mode === 'burst') {
+    args.push('--burst', String(command.options.clients))
+  } else if (command.mode === 'slow') {
+    const o = command.options
+    args.push('--slow', String(o.conns), '--size', String(o.size), '--interval', formatSeconds(o.intervalMs), '--hold', formatSeconds(o.holdMs))
   } else {
     const o = command.options
     args.push(
@@ -172,7 +210,7 @@ export function loadArgs(command: LoadCommand): string[] {
   }
   args.push('--timeout', formatSeconds(timeoutMs))
   if (command.mode === 'load' && command.options.rate !== undefined) args.push('--rate', String(command.options.rate))
-  args.push(...tlsClientArgs(command.options.tls))
+  args.push(...tlsClientArgs('tls' in command.options ? command.options.tls : undefined))
   if (serverPid !== undefined) args.push('--server-pid', String(serverPid))
   if (command.json) args.push('--json')
   return args
@@ -318,7 +356,7 @@ export function formatIdle(r: IdleResult): string {
   const lines = [
     `idle → ${r.target}${r.tls ? ' (TLS)' : ''}: ${r.requested} connections requested, held ${r.holdS} s`,
     `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)})`,
-    `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${describeFailures(r.probeFailures)})`,
+    `  served       ${r.accepted} echoed a probe; ${r.stillServed} still did after the hold (probe failures: ${describeFailures(r.probeFailures)})${refusedText(r.probeFailures, r.refusal)}`,
   ]
   if (r.server) {
     const s = r.server
@@ -333,6 +371,47 @@ export function formatIdle(r: IdleResult): string {
   return lines.join('\n')
 }
 
+/** "3 refused: it said \"server busy: thread limit (256) reached\"", or ''. */
+function refusedText(failures: Record<string, number>, refusal: string | null): string {
+  const n = failures.refused ?? 0
+  if (n === 0) return ''
+  return `; ${int(n)} refused before any echo${refusal ? `: it said "${refusal}"` : ', closed without a word'}`
+}
+
+export function formatBurst(r: BurstResult): string {
+  const e = r.firstEchoMs
+  const lines = [
+    `burst → ${r.target}: ${plural(r.requested, 'client')} connecting at the same moment`,
+    `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)}); connect p50 ${ms(r.connectMs.p50)}, max ${ms(r.connectMs.max)}`,
+    `  served       ${r.served} echoed their first message (failures: ${describeFailures(r.probeFailures)})${refusedText(r.probeFailures, r.refusal)}`,
+    `  first echo   p50 ${ms(e.p50)}   p90 ${ms(e.p90)}   last ${ms(e.max)}   mean ${ms(e.mean)}   (from each client's connect)`,
+  ]
+  if (r.server) {
+    const s = r.server
+    lines.push(`  server       pid ${s.pid}: ${s.threadsBefore ?? '-'} threads before, ${s.threadsAfter ?? '-'} after; RSS ${mb(s.rssBeforeKb)} → ${mb(s.rssAfterKb)}`)
+  }
+  for (const n of r.notes) lines.push(`  note         ${n}`)
+  return lines.join('\n')
+}
+
+export function formatSlow(r: SlowResult): string {
+  const lines = [
+    `slow → ${r.target}: ${plural(r.requested, 'client')}, each sending a ${r.size}-byte line every ${r.intervalS} s; measured ${r.windowS} s`,
+    `  connected    ${r.connected} (failures: ${describeFailures(r.connectFailures)})`,
+    `  served       ${r.served} echoed a probe (failures: ${describeFailures(r.probeFailures)})${refusedText(r.probeFailures, r.refusal)}`,
+    `  lines        ${int(r.echoed)} echoed of ${int(r.sent)} sent (${int(r.due)} due); lost clients: ${describeFailures(r.errors)}`,
+    `  latency      ${percentiles(r.latencyMs)}   (from when each line was due)`,
+    `  load CPU     ${r.loadCpuPct ?? '-'}% of one core (this generator)`,
+  ]
+  if (r.server) {
+    const s = r.server
+    lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core (${s.cpuUsPerLine ?? '-'} µs per line), RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
+  }
+  if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)
+  for (const n of r.notes) lines.push(`  note         ${n}`)
+  return lines.join('\n')
+}
+
 export async function run(argv: string[]): Promise<void> {
   const command = parseLoadArgs(argv)
   if (!command) return
@@ -341,6 +420,18 @@ export async function run(argv: string[]): Promise<void> {
     const r = await runIdle(command.options)
     process.stdout.write((command.json ? JSON.stringify({ meta: meta(), ...r }) : formatIdle(r)) + '\n')
     if (r.stillServed < r.requested) process.exitCode = 1
+    return
+  }
+  if (command.mode === 'burst') {
+    const r = await runBurst(command.options)
+    process.stdout.write((command.json ? JSON.stringify({ meta: meta(), ...r }) : formatBurst(r)) + '\n')
+    if (r.served < r.requested) process.exitCode = 1
+    return
+  }
+  if (command.mode === 'slow') {
+    const r = await runSlow(command.options)
+    process.stdout.write((command.json ? JSON.stringify({ meta: meta(), ...r }) : formatSlow(r)) + '\n')
+    if (r.served < r.requested || Object.keys(r.errors).length > 0) process.exitCode = 1
     return
   }
   const tty = !command.json && process.stderr.isTTY

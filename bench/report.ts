@@ -3,7 +3,7 @@
 // comparison with a saved run. Plain text, aligned columns, numbers right-aligned.
 import type { BenchRow, HeaderRow, UnavailableRow } from './runner.js'
 import { KIND_ORDER, kindOf, viewOf, type CellRow } from './kinds/index.js'
-import { cellOf, type Cell, type ChurnCell, type ClosedCell, type IdleCell, type RateCell } from './cells.js'
+import { cellOf, type BurstCell, type Cell, type ChurnCell, type ClosedCell, type IdleCell, type RateCell, type SlowCell } from './cells.js'
 import type { Column } from './view.js'
 import type { Comparison } from './compare.js'
 import { FlagKind } from './flags.js'
@@ -78,6 +78,10 @@ export function planText(cells: Cell[]): string {
   if (churn.length) parts.push(`churn (connect, one echo, close, again) at ${list(churn.map(c => c.conns))} at once × ${list(churn.map(c => c.size), formatSize)}`)
   const idle = cells.filter((c): c is IdleCell => c.kind === 'idle')
   if (idle.length) parts.push(`${list(idle.map(c => c.conns), x => x.toLocaleString('en-US'))} idle connections`)
+  const bursts = cells.filter((c): c is BurstCell => c.kind === 'burst')
+  if (bursts.length) parts.push(`bursts of ${list(bursts.map(c => c.clients), x => x.toLocaleString('en-US'))} new clients`)
+  const slow = cells.filter((c): c is SlowCell => c.kind === 'slow')
+  if (slow.length) parts.push(`${list(slow.map(c => c.conns), x => x.toLocaleString('en-US'))} slow clients (a line every ${list(slow.map(c => c.intervalMs / 1000))} s)`)
   return parts.join('; ')
 }
 

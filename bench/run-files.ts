@@ -6,7 +6,7 @@ import path from 'node:path'
 import { runBench, estimateSeconds, runCount, type BenchOptions, type BenchRow } from './runner.js'
 import { createProgress } from './progress.js'
 import { renderChart } from './chart.js'
-import { renderHtml } from './html-report.js'
+import { renderHtml, type ReportHeading } from './html-report.js'
 import { compareRuns, type Comparison } from './compare.js'
 
 export interface RunFiles {
@@ -22,14 +22,16 @@ export interface SavedRun {
 
 /**
  * Runs the plan with a progress bar on stderr, writing `PREFIX-STAMP.{jsonl,svg,html}` into
- * `outDir` (created if need be). `saved`: a run to compare with (compare.ts's readRun).
+ * `outDir` (created if need be). `saved`: a run to compare with (compare.ts's readRun);
+ * `heading`: the HTML report's title and lead paragraph, when not the bench's.
  */
 export async function runToFiles(
   o: BenchOptions,
   outDir: string,
   saved: SavedRun | null = null,
   prefix = 'bench',
-): Promise<{ rows: BenchRow[]; comparison: Comparison | null; files: RunFiles }> {
+  heading: ReportHeading = {},
+): Promise<{ rows: BenchRow[]; comparison: Comparison | null; files: RunFiles; stamp: string }> {
   mkdirSync(outDir, { recursive: true })
   const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-')
   const file = (ext: string) => path.join(outDir, `${prefix}-${stamp}.${ext}`)
@@ -39,6 +41,6 @@ export async function runToFiles(
   const rows = await runBench(o, progress, row => appendFileSync(files.jsonl, JSON.stringify(row) + '\n'))
   const comparison = saved ? compareRuns(saved.file, saved.rows, rows) : null
   writeFileSync(files.svg, renderChart(rows))
-  writeFileSync(files.html, renderHtml(rows, comparison, { jsonl: path.basename(files.jsonl) }))
-  return { rows, comparison, files }
+  writeFileSync(files.html, renderHtml(rows, comparison, { jsonl: path.basename(files.jsonl) }, heading))
+  return { rows, comparison, files, stamp }
 }

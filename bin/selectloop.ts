@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   client: { summary: 'interactive clients: client chat | client echo', load: () => import('../lib/client/cli.js') },
   bench: { summary: 'compare the echo models (and any echo server) under load', load: () => import('../bench/bench-cli.js') },
   load: { summary: 'echo load generator (--target HOST:PORT)', load: () => import('../bench/load-cli.js') },
+  lesson: { summary: 'selector vs threads, measured: our models beside the Python reference servers (~5 min)', load: () => import('../bench/lesson.js') },
   soak: { summary: 'soak every model: mixed echo/chat load with churn and hostile clients; fails on any loss', load: () => import('../bench/soak/cli.js') },
 }
 

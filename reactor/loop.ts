@@ -60,6 +60,11 @@ export interface LoopObserver {
   modified(key: SelectorKey, oldEvents: number): void
   /** `key` was unregistered through this loop. */
   unregistered(key: SelectorKey): void
+  /**
+   * select() returned `round.ready` and the round's callbacks are about to run (`dispatched` and
+   * `busyMs` are not known yet). Optional: for a tracer that prints the cause before its effects.
+   */
+  roundStarted?(round: Readonly<RoundInfo>): void
   /** A round is over: select() returned, callbacks and due timers ran. */
   roundDone(round: Readonly<RoundInfo>): void
 }
@@ -75,6 +80,9 @@ class ObserverList implements LoopObserver {
   }
   unregistered(key: SelectorKey): void {
     for (const o of this.list) o.unregistered(key)
+  }
+  roundStarted(round: Readonly<RoundInfo>): void {
+    for (const o of this.list) o.roundStarted?.(round)
   }
   roundDone(round: Readonly<RoundInfo>): void {
     for (const o of this.list) o.roundDone(round)
@@ -182,6 +190,9 @@ export class EventLoop {
         const selectedAt = this.observer !== null ? performance.now() : 0
         this.waitingUntil = -Infinity
         if (this.trace) this.traceRound(timeout, ready)
+        // startedAt is 0 when an observer arrived during the wait: that round is not reported.
+        const observed = this.observer !== null && startedAt !== 0
+        if (observed) this.beginRound(ready, timeout, startedAt, selectedAt)
         let dispatched = 0
         for (let i = 0; i < ready.length; i++) {
           const fileobj = ready[i][0].fileobj
@@ -198,8 +209,7 @@ export class EventLoop {
           dispatched++
         }
         this.runDueTimers()
-        // startedAt is 0 when an observer arrived during the wait: that round is not reported.
-        if (this.observer !== null && startedAt !== 0) this.reportRound(ready, dispatched, timeout, startedAt, selectedAt)
+        if (observed && this.observer !== null) this.reportRound(dispatched, selectedAt)
       }
     } finally {
       this.running = false
@@ -219,13 +229,20 @@ export class EventLoop {
     this.selector.close()
   }
 
-  private reportRound(ready: SelectResult, dispatched: number, timeout: number | undefined, startedAt: number, selectedAt: number): void {
+  private beginRound(ready: SelectResult, timeout: number | undefined, startedAt: number, selectedAt: number): void {
     const r = this.roundInfo
     r.round++
     r.ready = ready
-    r.dispatched = dispatched
+    r.dispatched = 0
     r.timeoutMs = timeout
     r.waitedMs = selectedAt - startedAt
+    r.busyMs = 0
+    this.observer!.roundStarted?.(r)
+  }
+
+  private reportRound(dispatched: number, selectedAt: number): void {
+    const r = this.roundInfo
+    r.dispatched = dispatched
     r.busyMs = performance.now() - selectedAt
     this.observer!.roundDone(r)
     r.ready = []

@@ -39,7 +39,6 @@ t.test('a handler module with shared state: a client table behind the mutex, wri
     shared,
     maxThreads,
     pool: 0,
-    trace: false,
     verbose: false,
   })
   await host.start()
@@ -86,7 +85,6 @@ t.test('a handler that throws, or a thread that dies, costs only its own connect
     handler: builtUrl(new URL('./fixtures/faulty-handler.ts', import.meta.url)),
     maxThreads: 4,
     pool: 1,
-    trace: false,
     verbose: false,
   })
   await host.start()

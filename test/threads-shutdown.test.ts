@@ -106,7 +106,7 @@ for (const model of ['threads', 'selector', 'net']) {
 
 /** A ThreadHost serving the echo handler in this process, behind a listening socket. */
 async function echoHost(t: Test, options: Partial<ThreadHostOptions> = {}) {
-  const host = new ThreadHost({ handler: ECHO_HANDLER, maxThreads: 4, pool: 0, trace: false, verbose: false, ...options })
+  const host = new ThreadHost({ handler: ECHO_HANDLER, maxThreads: 4, pool: 0, verbose: false, ...options })
   await host.start()
   const accepted: net.Socket[] = []
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, socket => {

@@ -1,11 +1,12 @@
 // The idle kind: hold N idle connections on a fresh server (`selectloop load --idle N`), check
-// that each is served before and after the hold, and report what each costs the server in memory.
+// that each is served before and after the hold, and report what each costs the server in memory
+// and threads. A server that holds fewer (a thread cap) is reported with what it said, not failed.
 import type { CellKind, CellRun, IdleCell, RowBase, RunSettings } from '../cells.js'
 import type { IdleOptions, IdleResult } from '../idle.js'
 import type { FdLimit } from '../../lib/fd-limit.js'
 import { runLoadProcess } from '../load-process.js'
 import { FlagKind, type Flag } from '../flags.js'
-import { describeFailures } from '../load.js'
+import { heldFlags, notServedText, refusedCount } from './held.js'
 import { median } from '../stats.js'
 import { int } from '../format.js'
 import type { RunningBenchServer } from '../servers.js'
@@ -21,8 +22,13 @@ export interface IdleRow extends RowBase {
   rssBeforeKb: number | null
   rssAfterKb: number | null
   perConnKb: number | null
-  /** The server's threads while holding them. */
+  /** The server's threads before connecting, and while holding them (/proc). */
+  threadsBefore: number | null
   threads: number | null
+  /** Connections refused before any echo (over runs), what the server said, and why fewer were served, in words. */
+  refused: number
+  refusal: string | null
+  notServed: string | null
   fdLimit: FdLimit | null
   serverFdLimit: FdLimit | null
   results: IdleResult[]
@@ -34,26 +40,17 @@ async function runOnce(cell: IdleCell, server: RunningBenchServer, s: RunSetting
     port: server.port,
     conns: cell.conns,
     holdMs: cell.holdMs,
-    timeoutMs: Math.max(s.timeoutMs, 10_000),
+    // A thread per connection on two cores: taking thousands on can take tens of seconds.
+    timeoutMs: Math.max(s.timeoutMs, 30_000),
     serverPid: server.pid,
     ...(s.tls ? { tls: s.tls } : {}),
   }
   return runLoadProcess<IdleResult>({ mode: 'idle', json: true, options }, server.pid, cell.holdMs + 180_000)
 }
 
-function idleFlags(cell: IdleCell, results: IdleResult[], failure: string | null): Flag[] {
+function idleFlags(results: IdleResult[], failure: string | null): Flag[] {
   if (results.length === 0) return [{ kind: FlagKind.FAILED, reason: failure ?? 'no result' }]
-  const flags: Flag[] = []
-  for (const r of results) {
-    if (r.connected < r.requested) {
-      flags.push({ kind: FlagKind.CONNECT, reason: `${r.requested - r.connected} of ${r.requested} connections not made (${describeFailures(r.connectFailures)})` })
-    }
-    if (r.stillServed < r.connected) {
-      const why = describeFailures(r.probeFailures)
-      flags.push({ kind: FlagKind.ERRORS, reason: `${r.connected - r.stillServed} of ${r.connected} connections not served to the end of the ${cell.holdMs / 1000} s hold (${why})` })
-    }
-  }
-  return flags
+  return heldFlags(results)
 }
 
 export const idleKind: CellKind<IdleCell, IdleResult, IdleRow> = {
@@ -73,7 +70,7 @@ export const idleKind: CellKind<IdleCell, IdleResult, IdleRow> = {
       ...cell,
       server,
       runs: results.length,
-      flags: idleFlags(cell, results, failure),
+      flags: idleFlags(results, failure),
       failure,
       notes: [...new Set([...runs.flatMap(r => (r.note ? [r.note] : [])), ...results.flatMap(r => r.notes)])],
       rssPeakKb: median(runs.map(r => r.rssPeakKb)),
@@ -84,7 +81,11 @@ export const idleKind: CellKind<IdleCell, IdleResult, IdleRow> = {
       rssBeforeKb: m(r => r.server?.rssBeforeKb),
       rssAfterKb: m(r => r.server?.rssAfterKb),
       perConnKb: m(r => r.server?.perConnKb),
+      threadsBefore: m(r => r.server?.threadsBefore),
       threads: m(r => r.server?.threads),
+      refused: refusedCount(results),
+      refusal: results.find(r => r.refusal)?.refusal ?? null,
+      notServed: results.length ? notServedText(results[0], results[0].accepted) : null,
       fdLimit: results[0]?.fdLimit ?? null,
       serverFdLimit: results[0]?.serverFdLimit ?? null,
       results,

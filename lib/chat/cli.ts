@@ -3,6 +3,7 @@
 //                  [--max-rate BYTES] [--idle-timeout S] [--max-threads N] [--pool N]
 //                  [--no-console] [--quiet] [--trace] [--redis URL] [--room NAME] [--name-expiry S]
 //                  [--server-name NAME] [--workers N|auto] [--schedule rr|os]`
+import { Tracer, bothObservers } from '../trace.js'
 import { WORKER_OPTIONS, isWorkerProcess, parseWorkerOptions, serveWithWorkers, workerUsage, type WorkerContext } from '../cluster/index.js'
 import { BUS_OPTIONS, busUsage, parseBusOptions } from './bus/options.js'
 import type { ChatIo } from './selector-server.js'
@@ -42,7 +43,8 @@ const USAGE = `usage: selectloop chat [--model ${CHAT_MODELS.join('|')}] [--host
   --idle-timeout close a connection silent for S seconds, telling it why (default off)
   --no-console   do not read operator commands from stdin (for servers run in the background)
   --quiet        do not log connects, joins and leaves, nor show the chat on stdout
-  --trace        print each select round and dispatch (selector), thread starts and exits (threads)
+  --trace        print what the server does, one line per event: select rounds, registrations and
+                 interest changes, bytes, state changes, threads and the lock (docs/trace.md)
 ${busUsage(15)}
 ${workerUsage(15, 'the chat needs --redis with it: Redis is what makes the workers one room')}
 ${webUsage(17, 'chat')}
@@ -128,7 +130,7 @@ export async function run(argv: string[]): Promise<void> {
     const start = (w: WorkerContext) =>
       startChat(
         model,
-        { ...options, console: options.console && w.console !== null },
+        { ...options, console: options.console && w.console !== null, observer: options.trace ? new Tracer() : null },
         // Worker 0 has the console and shows the chat; every worker is a server of the room, named apart.
         { consoleInput: w.console ?? undefined, showChat: w.index === 0, serverSuffix: `/w${w.index + 1}` },
       )
@@ -136,6 +138,6 @@ export async function run(argv: string[]): Promise<void> {
     return serveWithWorkers({ ...workers, console: options.console, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, start)
   }
   const web = await prepareWeb(v, options.host, 'chat', options.verbose)
-  const server = await startChat(model, { ...options, observer: web?.watch })
+  const server = await startChat(model, { ...options, observer: bothObservers(web?.watch, options.trace ? new Tracer() : null) })
   await serveUntilSignalled(web ? await web.attach(server, options, options.tls) : server, web?.announce)
 }

@@ -25,7 +25,7 @@ export interface ChatOptions extends BusOptions {
   maxOutbuf: number
   /** Log connects, joins and leaves (with the active count) on stderr and the chat on stdout. */
   verbose: boolean
-  /** Print each select round and dispatch (selector), thread starts and exits (threads). */
+  /** --trace: the command line attaches a Tracer (lib/trace.ts) as the server's observer. */
   trace: boolean
   /** Read operator commands from stdin (off for servers run in the background). */
   console: boolean

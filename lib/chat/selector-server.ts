@@ -349,7 +349,7 @@ export class SelectorChatServer implements ChatConnectionHost {
     readonly bus: RoomBus = SOLO_BUS,
     io: ChatIo = {},
   ) {
-    this.loop = new EventLoop({ trace: options.trace })
+    this.loop = new EventLoop()
     this.roster = new MapRoster({
       deliver: (id, line) => this.conns.get(id)?.enqueue(line),
       hangUp: id => {

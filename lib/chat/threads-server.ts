@@ -81,7 +81,6 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
     pool: options.pool,
     ringBytes: INBOUND_RING_BYTES,
     outboundRingBytes: outBytes,
-    trace: options.trace,
     verbose: false, // connects and disconnects are logged by the chat, with its counts
     onHandlerDone: (slot, id) => {
       admitted--

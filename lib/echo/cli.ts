@@ -6,6 +6,7 @@ import { serveUntilSignalled, type RunningServer } from '../server-lifecycle.js'
 import { capConnections } from '../fd-limit.js'
 import { MAX_THREADS_LIMIT } from '../threads/host.js'
 import { WEB_OPTIONS, prepareWeb, webUsage } from '../web/options.js'
+import { Tracer, bothObservers } from '../trace.js'
 import { ECHO_DEFAULTS, ECHO_MODELS, type EchoModel, type EchoOptions } from './options.js'
 import { TLS_SERVER_OPTIONS, TLS_SERVER_SYNOPSIS, certificateArgs, serverTls, tlsServerUsage } from '../tls/options.js'
 
@@ -26,7 +27,8 @@ const USAGE = `usage: selectloop echo [--model selector|threads|net] [--host HOS
                   a client beyond it is told "server busy" and closed
   --pool          threads model: threads started up front and kept parked for reuse
                   (default ${ECHO_DEFAULTS.pool}: a new thread per connection, ~30 ms start-up each)
-  --trace         print each select round and dispatch (selector), thread starts and exits (threads)
+  --trace         print what the server does, one line per event: select rounds, registrations and
+                  interest changes, bytes per recv/send, state changes (docs/trace.md)
   --quiet         do not log connects and disconnects
 ${workerUsage(16)}
 ${webUsage(18, 'echo')}
@@ -92,9 +94,10 @@ export async function run(argv: string[]): Promise<void> {
   options.tls = serverTls(v, isWorkerProcess())
   if (workers) {
     const workerArgs = () => (options.tls ? certificateArgs(options.tls) : [])
-    return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, () => startEcho(model, options))
+    const traced = () => ({ ...options, observer: options.trace ? new Tracer() : null })
+    return serveWithWorkers({ ...workers, console: false, shutdownGraceMs: options.shutdownGraceMs, workerArgs }, () => startEcho(model, traced()))
   }
   const web = await prepareWeb(v, options.host, 'echo', options.verbose)
-  const server = await startEcho(model, { ...options, observer: web?.watch })
+  const server = await startEcho(model, { ...options, observer: bothObservers(web?.watch, options.trace ? new Tracer() : null) })
   await serveUntilSignalled(web ? await web.attach(server, null, options.tls) : server, web?.announce)
 }

@@ -11,7 +11,7 @@ export interface EchoOptions {
   backlog: number
   /** Log connects and disconnects (with the active count) on stderr. */
   verbose: boolean
-  /** Print each select round and dispatch (selector model), thread starts and exits (threads). */
+  /** --trace: the command line attaches a Tracer (lib/trace.ts) as the server's observer. */
   trace: boolean
   /** threads model: live threads at most; clients beyond it are told so and closed. */
   maxThreads: number

@@ -173,6 +173,7 @@ export class EchoSession implements ObservedConnection {
   close(reason: string): void {
     if (this.state === EchoState.CLOSED) return
     this.state = EchoState.CLOSED
+    if (this.observer !== null) this.observer.stateChanged(this, this.state)
     if (this.events !== 0 || this.server.loop.isRegistered(this.conn)) this.server.loop.unregister(this.conn)
     this.conn.close()
     this.server.sessionClosed(this, reason)
@@ -192,7 +193,7 @@ export class SelectorEchoServer implements SessionHost {
     readonly listener: Listener,
     private readonly options: EchoOptions,
   ) {
-    this.loop = new EventLoop({ trace: options.trace })
+    this.loop = new EventLoop()
     this.loop.register(listener, EVENT_READ, this.onAcceptable)
     this.tracksIdle = options.idleTimeoutMs > 0
     if (this.tracksIdle) this.scheduleIdleSweep()

@@ -16,7 +16,6 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
     pool: options.pool,
     maxConnections: options.maxConnections,
     idleTimeoutMs: options.idleTimeoutMs,
-    trace: options.trace,
     verbose: options.verbose,
     observer: options.observer,
   })

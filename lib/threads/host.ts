@@ -10,7 +10,7 @@
 //   const host = new ThreadHost({
 //     handler: builtSibling(import.meta.url, './my-handler.js'), // exports handle(conn, ctx)
 //     shared: { table: tableSab, lock: mutex.sab },              // optional, given to every thread
-//     maxThreads: 256, pool: 0, trace: false, verbose: true,
+//     maxThreads: 256, pool: 0, verbose: true,
 //   })
 //   await host.start()
 //   net.createServer({ allowHalfOpen: true }, socket => host.serve(socket))
@@ -62,8 +62,6 @@ export interface ThreadHostOptions {
   ringBytes?: number
   /** Bytes in each outbound (thread → socket) ring, when it should differ from `ringBytes`. */
   outboundRingBytes?: number
-  /** Print thread starts, parks and exits. */
-  trace: boolean
   /** Log connects and disconnects. */
   verbose: boolean
   /**
@@ -96,7 +94,6 @@ export class ThreadHost implements PumpOwner {
   readonly maxConnections: number
   readonly idleTimeoutMs: number
   readonly verbose: boolean
-  readonly trace: boolean
   readonly log = log
   readonly slots: SlotTable
   readonly onHandlerDone: ((slot: number, id: number) => void) | undefined
@@ -123,7 +120,6 @@ export class ThreadHost implements PumpOwner {
     this.maxConnections = options.maxConnections ?? Infinity
     this.idleTimeoutMs = options.idleTimeoutMs ?? 0
     this.verbose = options.verbose
-    this.trace = options.trace
     this.onHandlerDone = options.onHandlerDone
     this.observer = options.observer ?? null
     this.onHandlerEvent = options.onHandlerEvent
@@ -133,7 +129,7 @@ export class ThreadHost implements PumpOwner {
     for (let i = slotCount - 1; i >= 0; i--) this.freeSlots.push(i)
     const boot: ThreadBoot = { handlerUrl: options.handler.href, slots: this.slots.sab, shared: options.shared }
     this.threads = new ThreadPool<ConnectionPump>(
-      { workerUrl: WORKER_URL, boot, maxThreads: this.maxThreads, keep: this.pool, trace: this.trace, log: m => this.log(m) },
+      { workerUrl: WORKER_URL, boot, maxThreads: this.maxThreads, keep: this.pool, log: m => this.log(m) },
       this.poolEvents,
     )
   }
@@ -273,6 +269,7 @@ export class ThreadHost implements PumpOwner {
       bytesOut: () => socket.bytesWritten,
     }
     this.observed.set(conn, seen)
+    conn.watch(this.observer!, seen)
     this.observer!.connectionOpened(seen, null)
     this.observer!.stateChanged(seen, conn.phase)
   }

@@ -47,8 +47,6 @@ export interface ThreadPoolOptions {
   maxThreads: number
   /** Threads started up front, and finished ones kept parked, at most. */
   keep: number
-  /** Log thread starts, parks and exits. */
-  trace: boolean
   log(message: string): void
 }
 
@@ -56,9 +54,8 @@ export interface ThreadPoolOptions {
 class ThreadRecord<C> {
   state: ThreadState = ThreadState.STARTING
   conn: C | null = null
-  /** Who it serves, for the trace. */
+  /** Who it serves, for the log line of a thread that dies under its connection. */
   peer = ''
-  readonly spawnedAt = performance.now()
   readonly id: number
 
   constructor(readonly worker: Worker) {
@@ -142,10 +139,6 @@ export class ThreadPool<C> {
   private onMessage(t: ThreadRecord<C>, m: ThreadMessage): void {
     switch (m.type) {
       case 'ready':
-        if (this.options.trace) {
-          const ms = (performance.now() - t.spawnedAt).toFixed(1)
-          this.options.log(`thread ${t.id} started in ${ms} ms${t.conn ? ` for ${t.peer}` : ''} (${this.threads.size} live)`)
-        }
         if (t.state !== ThreadState.STARTING) return
         if (t.conn) {
           t.state = ThreadState.BUSY
@@ -178,7 +171,6 @@ export class ThreadPool<C> {
     t.state = ThreadState.PARKED
     this.parked.push(t)
     this.changed(t)
-    if (this.options.trace) this.options.log(`thread ${t.id} parked (${this.parked.length} parked, ${this.threads.size} live)`)
   }
 
   /** Ends a thread: an idle one is asked to exit (code 0), a busy one is terminated. */
@@ -207,7 +199,6 @@ export class ThreadPool<C> {
     this.threads.delete(t)
     const i = this.parked.indexOf(t)
     if (i >= 0) this.parked.splice(i, 1)
-    if (this.options.trace) this.options.log(`thread ${t.id} exited (code ${code}, ${this.threads.size} live)`)
     this.events.threadChanged?.(t.id, 'EXITED', null)
     if (t.conn) {
       // It ended under its connection (a crash, or terminated at shutdown): that connection is lost.

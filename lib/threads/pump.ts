@@ -15,6 +15,7 @@
 //   endInput  the handler sees end of input after every byte received before the stop;
 //   wrapUp    the grace is over: a handler still running is woken, what it wrote is still sent;
 //   abandon   what could not be flushed by then is dropped; the kernel still delivers what it holds.
+import type { ObservedConnection, ServerObserver } from '../observer.js'
 import type net from 'node:net'
 import { FLAG_CLOSED, FLAG_EOF, FLAG_RESET, ResetReason, type Ring } from './ring.js'
 
@@ -87,6 +88,9 @@ export class ConnectionPump {
   private finished = false
   private lingerTimer: NodeJS.Timeout | null = null
   readonly remote: string
+  /** Who is told of each chunk moved (lib/observer.ts), and as what; null: nobody, one check a chunk. */
+  private observer: ServerObserver | null = null
+  private seen: ObservedConnection | null = null
 
   constructor(
     private readonly owner: PumpOwner,
@@ -97,6 +101,12 @@ export class ConnectionPump {
     readonly outbound: Ring,
   ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`
+  }
+
+  /** Tells `observer` of every chunk moved between the socket and the rings, as connection `seen`. */
+  watch(observer: ServerObserver, seen: ObservedConnection): void {
+    this.observer = observer
+    this.seen = seen
   }
 
   /** Starts pumping: the rings must have been reset. */
@@ -117,6 +127,7 @@ export class ConnectionPump {
     switch (this.inState) {
       case InState.READING: {
         const data = this.admit(chunk)
+        if (this.observer !== null && data.length > 0) this.observer.received(this.seen!, data.length)
         const n = this.inbound.write(data)
         if (this.inbound.flags() & (FLAG_CLOSED | FLAG_RESET)) return this.discardInput()
         if (n < data.length) {
@@ -232,6 +243,7 @@ export class ConnectionPump {
         // extra pause: once the ring is full the handler blocks in sendall. It is published
         // (SINK_FULL) for producers that must not wait on a client that is not reading.
         if (!this.socket.write(view, this.onWritten)) this.outbound.markSinkFull(true)
+        if (this.observer !== null) this.observer.sent(this.seen!, view.length, view.length)
         continue
       }
       if (flags & FLAG_EOF) {
