@@ -5,8 +5,12 @@
 //   READ   bytes buffered, EOF seen, or an error pending;
 //   WRITE  connected, not shut down, and Node's write buffer below our send limit;
 //   an error (or a hang-up) makes it ready for both, as POLLERR/POLLHUP do.
+//
+// Bytes arrive by one of two paths (read-path.ts): straight into a shared buffer, copied at once
+// into this connection's ReceiveBuffer ('onread'), or through the socket's 'data' events.
 import net from 'node:net'
 import { systemError } from './errors.js'
+import { READ_SIZE, readsIntoShared, socketReadOptions } from './read-path.js'
 import { ReceiveBuffer } from './receive-buffer.js'
 import { EVENT_READ, EVENT_WRITE, Selectable } from './selectable.js'
 
@@ -61,7 +65,7 @@ export class Connection extends Selectable {
     this.connected = upEvent === undefined && !socket.connecting && !socket.pending
     this.remoteAddress = socket.remoteAddress ?? ''
     this.remotePort = socket.remotePort ?? 0
-    socket.on('data', onData)
+    if (!readsIntoShared(socket, onRead)) socket.on('data', onData)
     socket.on('end', onEnd)
     socket.on('drain', onDrain)
     socket.on('error', onError)
@@ -84,8 +88,7 @@ export class Connection extends Selectable {
    * the error available from getError() and thrown by recv()/send().
    */
   static connect(host: string, port: number, options: ConnectionOptions = {}): Connection {
-    const socket = new net.Socket({ allowHalfOpen: true })
-    socket.connect({ host, port })
+    const socket = net.connect({ host, port, allowHalfOpen: true, ...socketReadOptions(onRead) })
     return new Connection(socket, options)
   }
 
@@ -120,19 +123,31 @@ export class Connection extends Selectable {
   }
 
   /**
-   * Returns up to `max` bytes; an empty Buffer at EOF (Python's b''); null if nothing is buffered
-   * yet (would block). Throws the pending error once (ECONNRESET, ECONNREFUSED, ...), and an EBADF
-   * error after close().
+   * Returns up to `max` bytes as a new Buffer; an empty Buffer at EOF (Python's b''); null if
+   * nothing is buffered yet (would block). Throws the pending error once (ECONNRESET,
+   * ECONNREFUSED, ...), and an EBADF error after close().
    */
-  recv(max = 65536): Buffer | null {
+  recv(max = READ_SIZE): Buffer | null {
     if (this.isClosed) throw systemError('EBADF', 'recv on a closed connection')
     return this.input.take(max)
   }
 
   /**
+   * Python's recv_into: copies up to `into.length` bytes into `into` and returns how many; 0 at
+   * EOF; null if nothing is buffered yet (would block). Errors as recv(). Nothing is allocated:
+   * a server that reads every message into the same buffer makes no garbage per message.
+   */
+  recvInto(into: Uint8Array): number | null {
+    if (this.isClosed) throw systemError('EBADF', 'recv on a closed connection')
+    return this.input.takeInto(into)
+  }
+
+  /**
    * Offers `data` for sending and returns how many bytes were accepted: all of it, a prefix (a real
    * partial write, when the send buffer is nearly full), or 0 when it would block (full, or still
-   * connecting). The accepted bytes are not copied: do not change them afterwards.
+   * connecting). The accepted bytes are not copied: while pendingOutput is above 0 Node may still
+   * read them, so do not change them then. With pendingOutput at 0 after the call, the kernel has
+   * taken every byte and `data` may be reused at once (what Python's send always allows).
    * Throws the pending error; EPIPE after shutdown() or when the peer is gone; EBADF after close().
    */
   send(data: Uint8Array): number {
@@ -199,9 +214,16 @@ export class Connection extends Selectable {
   }
 
   // Event handlers (module-level below) land here.
-  /** @internal */ handleData(chunk: Buffer): void {
+  /** @internal The first `length` bytes of `bytes` arrived (copied in: `bytes` may be the shared read buffer). */
+  handleData(bytes: Buffer, length: number): void {
     if (this.isClosed) return
-    this.input.push(chunk)
+    this.input.push(bytes, length)
+    this.changed()
+  }
+  /** @internal A 'data' event's chunk arrived: Node made it for us, so it is kept, not copied. */
+  handleChunk(chunk: Buffer): void {
+    if (this.isClosed) return
+    this.input.adopt(chunk)
     this.changed()
   }
   /** @internal */ handleEnd(): void {
@@ -230,7 +252,10 @@ export class Connection extends Selectable {
 // Named module-level handlers: `this` is the socket, whose Connection is one property away, so
 // no closure is allocated per connection (the pattern of the ws library).
 function onData(this: OwnedSocket, chunk: Buffer): void {
-  this[kConnection]!.handleData(chunk)
+  this[kConnection]!.handleChunk(chunk)
+}
+function onRead(this: net.Socket, nread: number, buffer: Buffer): void {
+  ;(this as OwnedSocket)[kConnection]!.handleData(buffer, nread)
 }
 function onEnd(this: OwnedSocket): void {
   this[kConnection]!.handleEnd()

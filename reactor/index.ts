@@ -28,6 +28,8 @@ export {
   type TlsServerOptions,
 } from './tls-socket.js'
 export { StreamReader } from './stream-reader.js'
+export { READ_SIZE, onreadSupport, readPath, setReadPath, type ReadPath } from './read-path.js'
+export { BlockPool, receivePool } from './block-pool.js'
 export { Waker } from './waker.js'
 export { EventLoop, eventNames, type Callback, type EventLoopOptions, type LoopObserver, type RoundInfo } from './loop.js'
 export type { TimerHandle } from './timers.js'

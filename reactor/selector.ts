@@ -325,7 +325,16 @@ export class ReadyListSelector extends BaseSelector {
     this.candidates.add(fileobj)
   }
   protected mayBeReady(): boolean {
-    return this.candidates.size > 0
+    // Drops candidates not ready now, as collectReady() would, up to the first one that is: a
+    // select() with nothing ready then goes straight to sleep instead of spending a turn of
+    // Node's loop to learn it. A one-client ping-pong had such a turn every round: the connection
+    // just served stays a candidate (level-triggered: it may still be ready) and is not. A change
+    // brings a dropped one back.
+    for (const fileobj of this.candidates) {
+      if ((fileobj.readiness() & this.fdToKey.get(fileobj)!.events) !== 0) return true
+      this.candidates.delete(fileobj)
+    }
+    return false
   }
   protected collectReady(): SelectResult {
     const ready: SelectResult = []

@@ -6,7 +6,7 @@ import { EVENT_READ, EVENT_WRITE, EventLoop, Selectable } from '../../reactor/in
 import { EchoSession, type SessionHost } from '../../lib/echo/selector-server.js'
 import { createBench, printResults, type Suite } from './suite.js'
 
-/** recv() hands out `incoming` once per fill(); send() accepts up to `room` bytes per call. */
+/** recvInto() copies out `incoming` once per fill(); send() accepts up to `room` bytes per call. */
 class MemoryConnection extends Selectable {
   readonly remoteAddress = '127.0.0.1'
   readonly remotePort = 1
@@ -24,16 +24,20 @@ class MemoryConnection extends Selectable {
   get closed(): boolean {
     return false
   }
-  recv(): Buffer | null {
+  recvInto(into: Uint8Array): number | null {
     const data = this.incoming
+    if (data === null) return null
     this.incoming = null
-    return data
+    into.set(data)
+    return data.length
   }
   send(data: Uint8Array): number {
     const n = Math.min(data.length, this.room)
     this.sent += n
     return n
   }
+  /** The stand-in hands everything to its "kernel" at once. */
+  readonly pendingOutput = 0
   shutdown(): void {}
   close(): void {}
 }

@@ -32,8 +32,19 @@ const PENDING_HIGH_WATER = 64 * 1024
 const READS_PER_EVENT = 16
 const RECV_SIZE = 64 * 1024
 
+/**
+ * The buffer every session reads into (recv_into), then sends from: one for the whole server, as
+ * everything runs on one thread. A message that the kernel takes whole leaves nothing behind, so
+ * the buffer is free again for the next connection's read: no allocation per message. When the
+ * kernel takes only part of a message, Node keeps the rest where it is: that memory goes to the
+ * connection and the server reads into a new buffer from then on (see readAndEcho). Python's
+ * recv() makes a new bytes per message instead; CPython frees it at once, Node's GC much later.
+ */
+let scratch = Buffer.allocUnsafeSlow(RECV_SIZE)
+
 /** What a session needs of a connection: the reactor's Connection, or any stand-in with its calls. */
-export type EchoConnection = Selectable & Pick<Connection, 'recv' | 'send' | 'shutdown' | 'close' | 'remoteAddress' | 'remotePort'>
+export type EchoConnection = Selectable &
+  Pick<Connection, 'recvInto' | 'send' | 'pendingOutput' | 'shutdown' | 'close' | 'remoteAddress' | 'remotePort'>
 
 /** What a session needs of its server: the loop to change interest in, and a place to report closing. */
 export interface SessionHost {
@@ -94,22 +105,31 @@ export class EchoSession implements ObservedConnection {
 
   private readAndEcho(): void {
     for (let i = 0; i < READS_PER_EVENT && this.pendingBytes < PENDING_HIGH_WATER; i++) {
-      const data = this.conn.recv(RECV_SIZE)
-      if (data === null) return // would block
-      if (data.length === 0) {
+      const n = this.conn.recvInto(scratch)
+      if (n === null) return // would block
+      if (n === 0) {
         this.state = EchoState.DRAINING
         if (this.observer !== null) this.observer.stateChanged(this, this.state)
         return
       }
       if (this.server.tracksIdle) this.lastActive = performance.now()
-      if (this.observer !== null) this.observer.received(this, data.length)
-      if (this.pendingBytes === 0) {
-        // Write-through: most echoes fit the send buffer at once and never touch `pending`.
-        const sent = this.conn.send(data)
-        if (this.observer !== null) this.observer.sent(this, sent, data.length)
-        if (sent === data.length) continue
-        this.queue(data.subarray(sent))
-      } else this.queue(data)
+      if (this.observer !== null) this.observer.received(this, n)
+      const data = scratch.subarray(0, n)
+      if (this.pendingBytes > 0) {
+        // Behind already: this echo waits its turn, in a copy (the scratch is read into again).
+        this.queue(Buffer.from(data))
+        continue
+      }
+      // Write-through: most echoes fit the send buffer at once and never touch `pending`. If Node
+      // is still writing earlier bytes, this write would wait in Node's queue: it gets a copy of
+      // its own size rather than the scratch.
+      const out = this.conn.pendingOutput > 0 ? Buffer.from(data) : data
+      const sent = this.conn.send(out)
+      if (this.observer !== null) this.observer.sent(this, sent, n)
+      if (sent < n) this.queue(out.subarray(sent))
+      // The kernel took only part of the scratch: Node holds on to the rest, so that memory is
+      // this connection's now, and the next read goes into a new buffer.
+      if (out === data && (sent < n || this.conn.pendingOutput > 0)) scratch = Buffer.allocUnsafeSlow(RECV_SIZE)
     }
   }
 
