@@ -62,6 +62,13 @@ export class EchoSession implements ObservedConnection {
   state: EchoState = EchoState.OPEN
   private pending: Buffer[] = []
   private pendingBytes = 0
+  /**
+   * Set once a write-through from the scratch was still held by Node after send(): this
+   * connection's writes do not finish at once (TLS always: encryption completes them later), so
+   * from then on it sends a copy of the echo's own size rather than costing a new 64 KiB scratch
+   * per message.
+   */
+  private sendsCopies = false
   private events = EVENT_READ
   /** performance.now() of the last bytes received; kept only with --idle-timeout. */
   lastActive = 0
@@ -122,14 +129,18 @@ export class EchoSession implements ObservedConnection {
       }
       // Write-through: most echoes fit the send buffer at once and never touch `pending`. If Node
       // is still writing earlier bytes, this write would wait in Node's queue: it gets a copy of
-      // its own size rather than the scratch.
-      const out = this.conn.pendingOutput > 0 ? Buffer.from(data) : data
+      // its own size rather than the scratch (and so does every write of a connection whose
+      // writes never finish at once).
+      const out = this.sendsCopies || this.conn.pendingOutput > 0 ? Buffer.from(data) : data
       const sent = this.conn.send(out)
       if (this.observer !== null) this.observer.sent(this, sent, n)
       if (sent < n) this.queue(out.subarray(sent))
       // The kernel took only part of the scratch: Node holds on to the rest, so that memory is
       // this connection's now, and the next read goes into a new buffer.
-      if (out === data && (sent < n || this.conn.pendingOutput > 0)) scratch = Buffer.allocUnsafeSlow(RECV_SIZE)
+      if (out === data && (sent < n || this.conn.pendingOutput > 0)) {
+        scratch = Buffer.allocUnsafeSlow(RECV_SIZE)
+        this.sendsCopies = true
+      }
     }
   }
 
