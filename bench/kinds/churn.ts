@@ -4,8 +4,8 @@
 // TLS), the latency of a whole cycle, and the server's CPU per connection. One run is one load
 // process against a fresh server; a row is the median of its runs' figures, every run kept whole.
 import type { CellKind, CellRun, ChurnCell, RowBase, RunSettings } from '../cells.js'
-import type { LoadOptions, LoadResult } from '../load.js'
-import { runLoadProcess } from '../load-process.js'
+import type { LoadResult } from '../load.js'
+import { loadOptionsFor, runLoadOnce } from './load.js'
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from '../load-errors.js'
 import { churnFlags } from '../flags.js'
 import { median, spread } from '../stats.js'
@@ -43,27 +43,8 @@ export interface ChurnRow extends RowBase {
   results: LoadResult[]
 }
 
-function loadOptions(cell: ChurnCell, server: RunningBenchServer, s: RunSettings): LoadOptions {
-  return {
-    host: server.host,
-    port: server.port,
-    conns: cell.conns,
-    size: cell.size,
-    pipeline: 1,
-    warmupMs: s.warmupMs,
-    durationMs: s.durationMs,
-    timeoutMs: s.timeoutMs,
-    threads: s.loadThreads,
-    serverPid: server.pid,
-    churn: true,
-    ...(s.tls ? { tls: s.tls } : {}),
-  }
-}
-
 async function runOnce(cell: ChurnCell, server: RunningBenchServer, s: RunSettings): Promise<CellRun<LoadResult>> {
-  // Connecting is bounded by the per-connection deadline; the rest by warm-up + window.
-  const deadline = s.warmupMs + s.durationMs + s.timeoutMs * 2 + 20_000
-  return runLoadProcess<LoadResult>({ mode: 'load', json: true, options: loadOptions(cell, server, s) }, server.pid, deadline)
+  return runLoadOnce(loadOptionsFor(server, s, { conns: cell.conns, size: cell.size, pipeline: 1, churn: true }), server, s)
 }
 
 function toRow(cell: ChurnCell, server: string, runs: Array<CellRun<LoadResult>>, s: RunSettings): ChurnRow {

@@ -64,27 +64,34 @@ export interface LoadRow extends RowBase {
   results: LoadResult[]
 }
 
-function loadOptions(cell: LoadCell, server: RunningBenchServer, s: RunSettings): LoadOptions {
+/**
+ * The load process's options for one run against `server`: what every kind that runs the load
+ * generator shares (the target, the run's timing, the server to watch, TLS), then the cell's own.
+ */
+export function loadOptionsFor(server: RunningBenchServer, s: RunSettings, cellOptions: Pick<LoadOptions, 'conns' | 'size' | 'pipeline'> & Partial<LoadOptions>): LoadOptions {
   return {
     host: server.host,
     port: server.port,
-    conns: cell.conns,
-    size: cell.size,
-    pipeline: cell.pipeline,
     warmupMs: s.warmupMs,
     durationMs: s.durationMs,
     timeoutMs: s.timeoutMs,
     threads: s.loadThreads,
     serverPid: server.pid,
-    ...(cell.kind === 'rate' ? { rate: cell.rate } : {}),
     ...(s.tls ? { tls: s.tls } : {}),
+    ...cellOptions,
   }
 }
 
-async function runOnce(cell: LoadCell, server: RunningBenchServer, s: RunSettings): Promise<CellRun<LoadResult>> {
+/** One run of the load generator in its own process, bounded by a deadline; its JSON result. */
+export async function runLoadOnce(options: LoadOptions, server: RunningBenchServer, s: RunSettings): Promise<CellRun<LoadResult>> {
   // Connecting is bounded by the per-connection deadline; the rest by warm-up + window.
   const deadline = s.warmupMs + s.durationMs + s.timeoutMs * 2 + 20_000
-  return runLoadProcess<LoadResult>({ mode: 'load', json: true, options: loadOptions(cell, server, s) }, server.pid, deadline)
+  return runLoadProcess<LoadResult>({ mode: 'load', json: true, options }, server.pid, deadline)
+}
+
+async function runOnce(cell: LoadCell, server: RunningBenchServer, s: RunSettings): Promise<CellRun<LoadResult>> {
+  const cellOptions = { conns: cell.conns, size: cell.size, pipeline: cell.pipeline, ...(cell.kind === 'rate' ? { rate: cell.rate } : {}) }
+  return runLoadOnce(loadOptionsFor(server, s, cellOptions), server, s)
 }
 
 
