@@ -1,7 +1,9 @@
 // A server's life as a program sees it: started, announced (`listening on HOST:PORT`), stopped
 // cleanly on SIGINT/SIGTERM. Every model hands the program a RunningServer.
+import type net from 'node:net'
 import type { EventLoop, Listener } from '../reactor/index.js'
 import { reportFatal } from './cli/fatal.js'
+import { RateLimitedLog } from './log.js'
 
 /** A running server as the program sees it: its address and a graceful stop. */
 export interface RunningServer {
@@ -27,6 +29,44 @@ export function runOnLoop(listener: Listener, server: { readonly loop: EventLoop
     async stop() {
       server.stop()
       await done
+    },
+  }
+}
+
+/**
+ * Listens with a Node server (the models that are not the reactor's): resolves with the address
+ * bound, rejects with the listen error (a port in use). After that, an error is an accept that
+ * failed (EMFILE, ...): logged, rate-limited, and the server goes on.
+ */
+export async function listenNetServer(server: net.Server, where: { host: string; port: number; backlog: number }): Promise<{ host: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host: where.host, port: where.port, backlog: where.backlog }, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const acceptErrors = new RateLimitedLog()
+  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
+  const address = server.address() as net.AddressInfo
+  return { host: address.address, port: address.port }
+}
+
+/**
+ * A RunningServer around a stop of its own: stop() runs it once (a second call gets the same
+ * promise), and `done` resolves when it has finished.
+ */
+export function stoppableServer(address: { host: string; port: number }, stopOnce: () => Promise<void>): RunningServer {
+  let resolveDone!: () => void
+  const done = new Promise<void>(r => (resolveDone = r))
+  let stopping: Promise<void> | null = null
+  return {
+    host: address.host,
+    port: address.port,
+    done,
+    stop() {
+      stopping ??= stopOnce().then(resolveDone)
+      return stopping
     },
   }
 }

@@ -5,9 +5,8 @@
 // and runs the operator console: it reads stdin and speaks into the room through the same list,
 // taking the same lock (without blocking: Mutex.lockAsync). The main thread's room (the
 // operator's commands, the shutdown, a thread that died) is the same ChatRoom the threads run.
-import type net from 'node:net'
-import { log, RateLimitedLog } from '../log.js'
-import { type RunningServer } from '../server-lifecycle.js'
+import { log } from '../log.js'
+import { listenNetServer, stoppableServer, type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../built.js'
 import { ThreadHost, slotCountFor } from '../threads/host.js'
 import { SharedClientList } from './client-list.js'
@@ -134,41 +133,19 @@ export async function startThreadsChat(options: ChatOptions): Promise<RunningSer
     if (host.serve(socket)) admitted++ // else refused by the host (thread limit), which said why
   }, options.maxClients)
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const acceptErrors = new RateLimitedLog()
-  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
+  const address = await listenNetServer(server, options)
   if (options.console) operator.open()
-
-  const address = server.address() as net.AddressInfo
-  let resolveDone!: () => void
-  const done = new Promise<void>(r => (resolveDone = r))
-  let stopped: Promise<void> | null = null
-  return {
-    host: address.address,
-    port: address.port,
-    done,
-    stop() {
-      // Stop accepting; under the lock, tell everyone `server closing` and mark them CLOSING
-      // (after it nobody is sent anything else); then every thread sees end of input, leaves,
-      // and its connection is flushed and closed. What is left after the grace time is reset.
-      stopped ??= (async () => {
-        stopping = true
-        const closed = new Promise<void>(r => server.close(() => r()))
-        operator.close()
-        await locked(() => room.shutdown())
-        await host.stop(options.shutdownGraceMs)
-        await closed
-        resolveDone()
-      })()
-      return stopped
-    },
-  }
+  // Stop accepting; under the lock, tell everyone `server closing` and mark them CLOSING (after it
+  // nobody is sent anything else); then every thread sees end of input, leaves, and its
+  // connection is flushed and closed. What is left after the grace time is closed (FIN).
+  return stoppableServer(address, async () => {
+    stopping = true
+    const closed = new Promise<void>(r => server.close(() => r()))
+    operator.close()
+    await locked(() => room.shutdown())
+    await host.stop(options.shutdownGraceMs)
+    await closed
+  })
 }
 
 /**

@@ -8,13 +8,12 @@ import tls from 'node:tls'
 import { handshakeFailure } from '../tls/server.js'
 import { RateLimitedLog, log } from '../log.js'
 import type { ObservedConnection, ServerObserver } from '../observer.js'
-import { type RunningServer } from '../server-lifecycle.js'
+import { listenNetServer, stoppableServer, type RunningServer } from '../server-lifecycle.js'
 import type { EchoOptions } from './options.js'
 
 export async function startNetEcho(options: EchoOptions): Promise<RunningServer> {
   const sockets = new Set<net.Socket>()
   const refusals = new RateLimitedLog()
-  const acceptErrors = new RateLimitedLog()
   const onSocket = (socket: net.Socket): void => {
     if (socket.remoteAddress === undefined) {
       // Reset by its peer before Node accepted it (getpeername fails): nobody to serve or log,
@@ -62,32 +61,17 @@ export async function startNetEcho(options: EchoOptions): Promise<RunningServer>
       socket.destroy()
     })
   }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
-  const address = server.address() as net.AddressInfo
+  const address = await listenNetServer(server, options)
   options.observer?.serverStarted({ protocol: 'echo', model: 'net', loop: null, operator: null, lock: null })
-  let resolveDone!: () => void
-  const done = new Promise<void>(r => (resolveDone = r))
-  return {
-    host: address.address,
-    port: address.port,
-    done,
-    async stop() {
-      // Stop accepting; every connection is echoed until its client half-closes, as the selector
-      // model does (ending our side now would drop what the client has sent and we have not read
-      // yet); whatever is still open after the grace time is closed.
-      server.close(() => resolveDone())
-      const linger = setTimeout(() => sockets.forEach(s => s.destroy()), options.shutdownGraceMs)
-      await done
-      clearTimeout(linger)
-    },
-  }
+  // Stop accepting; every connection is echoed until its client half-closes, as the selector
+  // model does (ending our side now would drop what the client has sent and we have not read
+  // yet); whatever is still open after the grace time is closed.
+  return stoppableServer(address, async () => {
+    const closed = new Promise<void>(r => server.close(() => r()))
+    const linger = setTimeout(() => sockets.forEach(s => s.destroy()), options.shutdownGraceMs)
+    await closed
+    clearTimeout(linger)
+  })
 }
 
 let nextId = 1

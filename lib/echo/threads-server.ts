@@ -1,9 +1,7 @@
 // The `threads` model of the echo server: one OS thread per connection. The main thread accepts
 // and owns the sockets; lib/threads/host.ts moves the bytes to and from each connection's thread,
 // which runs threads-handler.ts.
-import type net from 'node:net'
-import { RateLimitedLog } from '../log.js'
-import { type RunningServer } from '../server-lifecycle.js'
+import { listenNetServer, stoppableServer, type RunningServer } from '../server-lifecycle.js'
 import { builtSibling } from '../built.js'
 import { ThreadHost } from '../threads/host.js'
 import type { EchoOptions } from './options.js'
@@ -22,33 +20,12 @@ export async function startThreadsEcho(options: EchoOptions): Promise<RunningSer
   options.observer?.serverStarted({ protocol: 'echo', model: 'threads', loop: null, operator: null, lock: null })
   await host.start()
   const server = createStreamServer(options.tls, socket => host.serve(socket), options.maxConnections)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen({ host: options.host, port: options.port, backlog: options.backlog }, () => {
-      server.off('error', reject)
-      resolve()
-    })
+  const address = await listenNetServer(server, options)
+  // Stop accepting; every handler sees end of input and finishes its echo, then FIN. After the
+  // grace period the rest are closed with what they had echoed (ThreadHost.stop).
+  return stoppableServer(address, async () => {
+    const closed = new Promise<void>(r => server.close(() => r()))
+    await host.stop(options.shutdownGraceMs)
+    await closed
   })
-  const acceptErrors = new RateLimitedLog()
-  server.on('error', err => acceptErrors.log(`accept failed: ${err.message}`))
-  const address = server.address() as net.AddressInfo
-  let resolveDone!: () => void
-  const done = new Promise<void>(r => (resolveDone = r))
-  let stopping: Promise<void> | null = null
-  return {
-    host: address.address,
-    port: address.port,
-    done,
-    stop() {
-      // Stop accepting; every handler sees end of input and finishes its echo, then FIN. After
-      // the grace period the rest are closed with what they had echoed (ThreadHost.stop).
-      stopping ??= (async () => {
-        const closed = new Promise<void>(r => server.close(() => r()))
-        await host.stop(options.shutdownGraceMs)
-        await closed
-        resolveDone()
-      })()
-      return stopping
-    },
-  }
 }
