@@ -60,12 +60,14 @@ LINGER = 1.0  # after our FIN, how long and how much the client's input is read 
 LINGER_BYTES = 256 * 1024
 GRACE = 2.0  # a stop waits this long for connections to close before it exits anyway
 ACCEPT_PAUSE = 0.1  # after an accept error (out of descriptors), accepting rests this long
+ACCEPT_POLL = 0.1  # how soon the main thread notices a signal (see on_signal)
 SEND_SIZE = 64 * 1024  # a writer sends in pieces of this size at most...
 PATIENCE = 1.0  # ...and a client whose socket takes none of a piece for this long is not reading
 # Times --max-outbuf queued for one client: dropped then, whatever else. Generous, because with
 # dozens of threads taking turns at the GIL on a busy machine, a healthy client's writer can go
 # unscheduled for a few broadcasts (at 4, one was dropped while its reader was keeping up).
 HARD_LIMIT = 16
+TCP_CLOSE = 7  # a connection's state in the kernel (linux/tcp_states.h) once it is reset
 
 # ---- what the server says (replies.ts) -------------------------------------------------------
 
@@ -465,6 +467,12 @@ def read(client):
                     return None, True
                 client.broken = True  # nothing more can be sent either
                 return gone(client, describe(e)), True
+        if not data and was_reset(client.conn):
+            with lock:
+                if client.state == CLOSING:
+                    return None, True
+                client.broken = True
+                return gone(client, 'connection reset'), True
         if bucket and bucket.take(len(data)):
             floods.log(f'{client.who()} ({client.peer}) sends faster than --max-rate {options.max_rate} bytes/s: slowed down')
         messages, overlong = framer.push(data) if data else (framer.end(), False)
@@ -480,6 +488,19 @@ def read(client):
             if overlong:
                 too_long(client)
                 return None, False
+
+
+def was_reset(conn):
+    """
+    Whether a connection whose recv() just said end of input was in fact reset. A reset is
+    reported once, to whichever call on the socket comes first: when its writer thread was sending
+    at that moment, the writer got the error and the reader only sees the end. The kernel's TCP
+    state tells them apart: CLOSE after a reset, CLOSE_WAIT after the client's FIN.
+    """
+    try:
+        return conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_CLOSE
+    except (OSError, AttributeError):  # AttributeError: not Linux, no TCP_INFO
+        return False
 
 
 def gone(client, ending):
@@ -603,35 +624,41 @@ def describe(error):
     return errno.errorcode.get(error.errno, str(error))
 
 
-class Stop(Exception):
-    """SIGINT or SIGTERM: raised in the main thread, wherever it is (usually inside accept)."""
+stopping = None  # the name of the signal that asked us to stop, once one has
 
 
 def on_signal(signum, frame):
-    raise Stop(signal.Signals(signum).name)
+    """
+    Only notes the signal: the main thread sees it within ACCEPT_POLL. Raising here instead would
+    land wherever the main thread happens to be, for instance between listing a new client and
+    starting its thread, which would leave that client with neither a thread nor a goodbye.
+    """
+    global stopping
+    stopping = signal.Signals(signum).name
 
 
 def serve(server):
     """The main thread: accepts, and starts a thread per client, until a signal."""
-    try:
-        while True:
-            try:
-                conn, (host, port) = server.accept()
-            except OSError as e:  # out of descriptors (EMFILE), ...: those here carry on
-                accept_errors.log(f'accept failed: {describe(e)}; accepting again in {ACCEPT_PAUSE} s')
-                time.sleep(ACCEPT_PAUSE)
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see BACKLOG
-            client = Client(conn, f'{host}:{port}')
-            with lock:
-                connections.add(client)
-                if options.verbose:
-                    log(f'connect {client.peer} ({counts()})')
-            threading.Thread(target=handle, args=(client,), daemon=True).start()
-    except Stop as stop:
-        log(f'{stop}: shutting down')
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second signal ends the process at once
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    server.settimeout(ACCEPT_POLL)  # accept() returns at least this often, to look at `stopping`
+    while stopping is None:
+        try:
+            conn, (host, port) = server.accept()
+        except TimeoutError:
+            continue
+        except OSError as e:  # out of descriptors (EMFILE), ...: those here carry on
+            accept_errors.log(f'accept failed: {describe(e)}; accepting again in {ACCEPT_PAUSE} s')
+            time.sleep(ACCEPT_PAUSE)
+            continue
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see BACKLOG
+        client = Client(conn, f'{host}:{port}')
+        with lock:
+            connections.add(client)
+            if options.verbose:
+                log(f'connect {client.peer} ({counts()})')
+        threading.Thread(target=handle, args=(client,), daemon=True).start()
+    log(f'{stopping}: shutting down')
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second signal ends the process at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def shutdown(server):

@@ -32,6 +32,7 @@ RECV_SIZE = 65536  # the same read size as selectloop's echo models
 BACKLOG = 511
 GRACE = 2.0  # seconds the open connections get to finish after a stop, as `selectloop echo`
 ACCEPT_PAUSE = 0.1  # after an accept error (out of descriptors), accepting rests this long
+ACCEPT_POLL = 0.1  # how soon the main thread notices a signal (see on_signal)
 
 clients = set()  # the connections being served, shared by every thread...
 clients_lock = threading.Lock()  # ...so guarded by this lock
@@ -75,36 +76,42 @@ def describe(error):
     return errno.errorcode.get(error.errno, str(error))
 
 
-class Stop(Exception):
-    """SIGINT or SIGTERM: raised in the main thread, wherever it is (usually inside accept)."""
+stopping = None  # the name of the signal that asked us to stop, once one has
 
 
 def on_signal(signum, frame):
-    raise Stop(signal.Signals(signum).name)
+    """
+    Only notes the signal: the main thread sees it within ACCEPT_POLL. Raising here instead would
+    land wherever the main thread happens to be, for instance between listing a new client and
+    starting its thread, which would leave that client with no thread to echo it.
+    """
+    global stopping
+    stopping = signal.Signals(signum).name
 
 
 def serve(server):
     """The main thread: accepts, and starts a thread per client, until a signal; then stops."""
-    try:
-        while True:
-            try:
-                conn, (host, port) = server.accept()
-            except OSError as e:  # out of descriptors (EMFILE), ...: the clients here carry on
-                log(f'accept failed: {describe(e)}; accepting again in {ACCEPT_PAUSE} s')
-                time.sleep(ACCEPT_PAUSE)
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see BACKLOG
-            peer = f'{host}:{port}'
-            with clients_lock:
-                clients.add(conn)
-                active = len(clients)
-            if verbose:
-                log(f'connect {peer} ({active} active)')
-            threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
-    except Stop as stop:
-        log(f'{stop}: shutting down')
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second signal ends the process at once
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    server.settimeout(ACCEPT_POLL)  # accept() returns at least this often, to look at `stopping`
+    while stopping is None:
+        try:
+            conn, (host, port) = server.accept()
+        except TimeoutError:
+            continue
+        except OSError as e:  # out of descriptors (EMFILE), ...: the clients here carry on
+            log(f'accept failed: {describe(e)}; accepting again in {ACCEPT_PAUSE} s')
+            time.sleep(ACCEPT_PAUSE)
+            continue
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see BACKLOG
+        peer = f'{host}:{port}'
+        with clients_lock:
+            clients.add(conn)
+            active = len(clients)
+        if verbose:
+            log(f'connect {peer} ({active} active)')
+        threading.Thread(target=handle, args=(conn, peer), daemon=True).start()
+    log(f'{stopping}: shutting down')
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second signal ends the process at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     server.close()  # new clients are refused from here on
     # The clients still connected get GRACE seconds to finish (their threads to end)...
     wait_for_clients(GRACE)
