@@ -44,7 +44,7 @@ export function spawnOnPty(args: string[], cols = 40, rows = 12): PtyProcess {
   )
   const waitFor = (what: string, check: (s: Screen) => boolean, timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
-      const fail = (why: string) => reject(new Error(`${why} waiting for ${what}; the screen:\n${screen.visible().map(l => `|${l}|`).join('\n')}`))
+      const fail = (why: string) => reject(new Error(`${why} waiting for ${what}; the cursor at ${screen.cursor().join(',')}, the screen:\n${screen.visible().map(l => `|${l}|`).join('\n')}`))
       const timer = setTimeout(() => fail('timed out'), timeoutMs)
       const poll = () => {
         if (check(screen)) {
