@@ -40,6 +40,7 @@ Standard library only. Not ours to optimise (see the README, "Reference servers"
 """
 import argparse
 import errno
+import os
 import re
 import signal
 import socket
@@ -306,7 +307,8 @@ def queue(client, line):
             return
         client.out += line
         queued = len(client.out)
-        stuck = client.stuck_since is not None and time.monotonic() - client.stuck_since > PATIENCE
+        since = client.stuck_since  # read once: its writer sets it without this lock, to None at any moment
+        stuck = since is not None and time.monotonic() - since > PATIENCE
         full = queued > options.max_outbuf and stuck or queued > HARD_LIMIT * options.max_outbuf
         if full:
             client.out.clear()
@@ -707,6 +709,16 @@ def not_negative(text):
     return value
 
 
+def crash(hook):
+    """
+    A thread that dies of an exception is a bug: the process ends with its traceback (status 70)
+    rather than go on with the room half working (Python's default is to print it and carry on).
+    """
+    threading.__excepthook__(hook)
+    sys.stderr.flush()
+    os._exit(70)
+
+
 def main():
     global options
     parser = argparse.ArgumentParser(description='Group chat, one thread per client (reference).')
@@ -727,6 +739,7 @@ def main():
         server.listen(BACKLOG)
     except OSError as e:
         sys.exit(f'chat_threads.py: cannot listen on {options.host}:{options.port}: {e.strerror or e}')
+    threading.excepthook = crash
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     host, port = server.getsockname()[:2]

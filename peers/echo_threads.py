@@ -18,6 +18,7 @@ measured and tested beside real operating-system threads (see the README, "Refer
 """
 import argparse
 import errno
+import os
 import signal
 import socket
 import sys
@@ -150,6 +151,16 @@ def port_number(text):
     return value
 
 
+def crash(hook):
+    """
+    A thread that dies of an exception is a bug: the process ends with its traceback (status 70)
+    rather than go on with the server half working (Python's default is to print it and carry on).
+    """
+    threading.__excepthook__(hook)
+    sys.stderr.flush()
+    os._exit(70)
+
+
 def main():
     global verbose
     parser = argparse.ArgumentParser(description='Echo server, one thread per client (reference).')
@@ -165,6 +176,7 @@ def main():
         server.listen(BACKLOG)
     except OSError as e:
         sys.exit(f'echo_threads.py: cannot listen on {args.host}:{args.port}: {e.strerror or e}')
+    threading.excepthook = crash
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     host, port = server.getsockname()[:2]
