@@ -119,12 +119,23 @@ export async function connectChat(port: number, style: ClientStyle = 'line'): Pr
  */
 const JOIN_TIMEOUT_MS = 30_000
 
-/** Connects and joins as `name`; resolves once the server has welcomed it. */
+/**
+ * Connects and joins as `name`; resolves once the server has welcomed it. Suites reuse names on
+ * one server: the `name is taken` of a client the previous case just closed, which the server has
+ * not seen go yet (a thread server may take a moment), is waited out by trying again, as a person
+ * would. A name that stays taken still fails the join, at JOIN_TIMEOUT_MS.
+ */
 export async function joinChat(port: number, name: string, style: ClientStyle = 'line'): Promise<ChatClient> {
   const client = await connectChat(port, style)
-  client.say(name)
-  await client.next(new RegExp(`^welcome ${escapeRegExp(name)}\\b`), JOIN_TIMEOUT_MS)
-  return client
+  const welcome = new RegExp(`^welcome ${escapeRegExp(name)}\\b`)
+  const taken = /^name refused: the name .* is taken/
+  const deadline = Date.now() + JOIN_TIMEOUT_MS
+  for (;;) {
+    client.say(name)
+    const reply = await client.next(new RegExp(`${welcome.source}|${taken.source}`), Math.max(1, deadline - Date.now()))
+    if (welcome.test(reply)) return client
+    await sleep(50)
+  }
 }
 
 export function escapeRegExp(text: string): string {
