@@ -92,7 +92,9 @@ t.test('a server that stalls but keeps up: the stall shows from when messages we
   report(t, r)
   t.ok(r.rate!.kept, 'it catches up after each stall: the schedule is kept')
   t.ok(r.latencyMs.p99! >= STALL_MS * 0.9, `p99 from due ${r.latencyMs.p99} ms: within 10% of the ${STALL_MS} ms stall, or above`)
-  t.ok(r.latencyMs.max! >= STALL_MS, `max from due ${r.latencyMs.max} ms ≥ the stall`)
+  // The first message held falls due up to one interval (1 ms at 1000/s) after the stall began,
+  // and a timer may fire up to 1 ms early by the clock the client reads: a few ms of slack.
+  t.ok(r.latencyMs.max! >= STALL_MS - 5, `max from due ${r.latencyMs.max} ms: the stall, less one interval and the timer's slack`)
   t.ok(r.serviceMs!.p99! < STALL_MS / 4, `service p99 ${r.serviceMs!.p99} ms stays low`)
   t.ok(r.rate!.late >= 100, `${r.rate!.late} messages late: waited for the stalled connection`)
 })
