@@ -278,7 +278,7 @@ export function formatLoad(r: LoadResult): string {
   lines.push(`  load CPU     ${r.loadCpuPct === null ? '- (the window was too short to tell)' : `${r.loadCpuPct}% of one core`} (this generator)`)
   if (r.server) {
     const s = r.server
-    const perMsg = s.cpuUsPerMsg === null ? '' : ` (${s.cpuUsPerMsg} µs per message)`
+    const perMsg = s.cpuUsPerMsg === null ? '' : ` (${s.cpuUsPerMsg} µs per message, ${s.systemUsPerMsg} of them in the kernel)`
     lines.push(`  server       pid ${s.pid}: CPU ${s.cpuPct ?? '-'}% of one core${perMsg}, RSS ${mb(s.rssKb)}, ${s.threads ?? '-'} threads`)
   }
   if (r.otherCpuPct !== null) lines.push(`  other CPU    ${r.otherCpuPct}% of one core (the rest of the machine: noise)`)

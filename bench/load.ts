@@ -13,7 +13,7 @@ import type { Engine, EngineOptions, EngineReport, EngineSnapshot, MismatchSampl
 import { createEngine } from './engines.js'
 import { addErrors, noErrors, totalErrors, type ErrorCounts } from './load-errors.js'
 import { createHistogram, importCounts, summarize, type LatencySummary } from './histogram.js'
-import { readCpuMs, readMachineBusyMs, readStatus } from './proc.js'
+import { readCpuTimes, readMachineBusyMs, readStatus } from './proc.js'
 import { tlsClientOptions, type TlsClientSettings } from '../lib/tls/options.js'
 
 /** One load run: what `selectloop load` parses its command line into, and what runLoad runs. */
@@ -87,6 +87,8 @@ export interface ServerUsage {
   cpuPct: number | null
   /** Server CPU time per message echoed in the window, in microseconds. */
   cpuUsPerMsg: number | null
+  /** The part of cpuUsPerMsg spent in the kernel (system time: the system calls), in microseconds. */
+  systemUsPerMsg: number | null
   rssKb: number | null
   threads: number | null
 }
@@ -382,7 +384,7 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
       down = await sleepUnless(o.warmupMs, allDown)
     }
     const cpu0 = process.cpuUsage()
-    const serverCpu0 = o.serverPid ? readCpuMs(o.serverPid) : null
+    const serverCpu0 = o.serverPid ? readCpuTimes(o.serverPid) : null
     const machine0 = readMachineBusyMs()
     const t0 = performance.now()
     for (const e of engines) e.measure()
@@ -397,7 +399,7 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
     }
     if (!down) down = await sleepUnless(o.durationMs, allDown)
     const serverStatus = o.serverPid ? readStatus(o.serverPid) : null
-    const serverCpu1 = o.serverPid ? readCpuMs(o.serverPid) : null
+    const serverCpu1 = o.serverPid ? readCpuTimes(o.serverPid) : null
     const machine1 = readMachineBusyMs()
     live?.stop()
     const reports = await Promise.all(engines.map(e => e.finish()))
@@ -410,11 +412,14 @@ export async function runLoad(o: LoadOptions, hooks: RunHooks = {}): Promise<Loa
     const timed = wallMs >= MIN_CPU_WINDOW_MS
     let server: ServerUsage | null = null
     if (o.serverPid) {
-      const serverCpuMs = timed && serverCpu0 !== null && serverCpu1 !== null ? serverCpu1 - serverCpu0 : null
+      const measured = timed && serverCpu0 !== null && serverCpu1 !== null
+      const serverCpuMs = measured ? serverCpu1.userMs + serverCpu1.systemMs - serverCpu0.userMs - serverCpu0.systemMs : null
+      const systemMs = measured ? serverCpu1.systemMs - serverCpu0.systemMs : null
       server = {
         pid: o.serverPid,
         cpuPct: serverCpuMs !== null ? round1((serverCpuMs / wallMs) * 100) : null,
         cpuUsPerMsg: serverCpuMs !== null && messages > 0 ? round1((serverCpuMs * 1000) / messages) : null,
+        systemUsPerMsg: systemMs !== null && messages > 0 ? round1((systemMs * 1000) / messages) : null,
         rssKb: serverStatus?.rssKb ?? null,
         threads: serverStatus?.threads ?? null,
       }

@@ -38,14 +38,34 @@ function readOwnStatus(pid: number): ProcStatus | null {
   return { rssKb: Number(rss[1]), threads: Number(threads[1]) }
 }
 
-/** User + system CPU time of the process (all its threads) and its child processes (as readStatus), in milliseconds. */
-export function readCpuMs(pid: number): number | null {
-  const own = readOwnCpuMs(pid)
-  if (own === null) return null
-  return readChildren(pid).reduce((sum, child) => sum + (readCpuMs(child) ?? 0), own)
+/** CPU time in milliseconds, split as the kernel counts it: in the program (user) and in the kernel on its behalf (system). */
+export interface CpuTimes {
+  userMs: number
+  systemMs: number
 }
 
-function readOwnCpuMs(pid: number): number | null {
+/** User + system CPU time of the process (all its threads) and its child processes (as readStatus), in milliseconds. */
+export function readCpuMs(pid: number): number | null {
+  const t = readCpuTimes(pid)
+  return t === null ? null : t.userMs + t.systemMs
+}
+
+/**
+ * The process's CPU time (all its threads, and its child processes as readStatus), user and
+ * system apart: system time is the system calls' work (reads, writes, epoll, TCP on loopback),
+ * user time the program's own. Null when the process is gone.
+ */
+export function readCpuTimes(pid: number): CpuTimes | null {
+  const own = readOwnCpuTimes(pid)
+  if (own === null) return null
+  for (const child of readChildren(pid)) {
+    const c = readCpuTimes(child)
+    if (c) (own.userMs += c.userMs), (own.systemMs += c.systemMs)
+  }
+  return own
+}
+
+function readOwnCpuTimes(pid: number): CpuTimes | null {
   let text: string
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -57,7 +77,7 @@ function readOwnCpuMs(pid: number): number | null {
   const utime = Number(fields[11]) // field 14 of the whole line
   const stime = Number(fields[12]) // field 15
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null
-  return ((utime + stime) * 1000) / TICKS_PER_SECOND
+  return { userMs: (utime * 1000) / TICKS_PER_SECOND, systemMs: (stime * 1000) / TICKS_PER_SECOND }
 }
 
 /** How many file descriptors the process has open (/proc/PID/fd). */

@@ -107,6 +107,7 @@ t.test('net and selector, 1 and 2 connections: rows, files, the table', async t 
       t.equal(row.connectFailures, 0, `${model} ${conns}: every connection connected`)
       t.ok(row.msgsPerSec! > 0, `${model} ${conns}: ${row.msgsPerSec} msgs/s`)
       t.ok(row.serverCpuUsPerMsg! > 0, `${model} ${conns}: ${row.serverCpuUsPerMsg} µs of server CPU per message`)
+      t.ok(row.serverSystemUsPerMsg! >= 0 && row.serverSystemUsPerMsg! <= row.serverCpuUsPerMsg!, `${model} ${conns}: ${row.serverSystemUsPerMsg} µs of it in the kernel`)
       t.ok(row.rssPeakKb! > 0 && row.threadsPeak! > 0, `${model} ${conns}: server sampled`)
       t.equal(row.results.length, 1, 'the run kept whole')
       t.equal((row.results[0] as { meta?: unknown }).meta, undefined, "without load's meta: the header has the machine")

@@ -176,6 +176,7 @@ t.test('against the net echo server', async t => {
     t.ok(r.server!.rssKb! > 0 && r.server!.threads! > 0, 'server RSS and threads read from /proc')
     t.type(r.server!.cpuPct, 'number')
     t.type(r.server!.cpuUsPerMsg, 'number', 'server CPU per message')
+    t.ok(r.server!.systemUsPerMsg! >= 0 && r.server!.systemUsPerMsg! <= r.server!.cpuUsPerMsg!, `${r.server!.systemUsPerMsg} of ${r.server!.cpuUsPerMsg} µs per message in the kernel`)
     t.match(r.meta, { version: /^\d+\.\d+\.\d+/, command: /^selectloop load --target 127\.0\.0\.1:\d+ --conns 3 /, date: /^\d{4}-\d\d-\d\dT/ })
     t.match(r.meta.machine, { cpus: Number, cpuModel: String, node: process.version, loadAverage: Array }, 'the machine it ran on')
   })

@@ -17,6 +17,11 @@ const SERVER_CPU_PER_MSG: Column<LoadRow> = {
   help: "the server's CPU time per message echoed, in microseconds: what a message costs the server, whatever else the machine did",
   value: r => (r.serverCpuUsPerMsg != null && r.serverCpuUsPerMsg >= 1000 ? int(r.serverCpuUsPerMsg) : fixed(r.serverCpuUsPerMsg, 1)),
 }
+const SERVER_SYSTEM_PER_MSG: Column<LoadRow> = {
+  title: 'of it kernel',
+  help: "the part of the server's CPU per message spent in the kernel (system time: reads, writes, epoll, loopback TCP); the rest is the server's own code",
+  value: r => fixed(r.serverSystemUsPerMsg, 1),
+}
 const FLAGS: Column<LoadRow> = { title: 'flags', left: true, help: 'why the cell cannot be taken at face value (see the list of flagged cells)', value: r => flagCodes(r.flags) }
 
 function cellColumns(rows: LoadRow[]): Array<Column<LoadRow>> {
@@ -41,6 +46,7 @@ export const closedView: KindView<LoadRow> = {
     { title: 'p50 ms', value: r => latency(r.p50Ms) },
     { title: 'p99 ms', value: r => latency(r.p99Ms) },
     SERVER_CPU_PER_MSG,
+    SERVER_SYSTEM_PER_MSG,
     { title: 'RSS MiB', help: "the server's peak resident memory during the run", value: r => mib(r.rssPeakKb) },
     { title: 'threads', help: "the server's peak thread count", value: r => int(r.threadsPeak) },
     { title: 'CPU %', help: "the server's CPU over the window; 100 = one core", value: r => int(r.serverCpuPct) },

@@ -52,6 +52,8 @@ export interface LoadRow extends RowBase {
   serverCpuPct: number | null
   /** Server CPU per message echoed, µs: what a message costs the server, whatever else ran. */
   serverCpuUsPerMsg: number | null
+  /** Of serverCpuUsPerMsg, the kernel's part (system time), µs: the rest is the server's own code. */
+  serverSystemUsPerMsg: number | null
   loadCpuPct: number | null
   /** CPU the rest of the machine used meanwhile (% of one core): the noise meter. */
   otherCpuPct: number | null
@@ -151,6 +153,7 @@ function toRow(cell: LoadCell, server: string, runs: Array<CellRun<LoadResult>>,
     connectFailures,
     serverCpuPct: lat(r => r.server?.cpuPct ?? null),
     serverCpuUsPerMsg: lat(r => r.server?.cpuUsPerMsg ?? null),
+    serverSystemUsPerMsg: lat(r => r.server?.systemUsPerMsg ?? null),
     loadCpuPct: lat(r => r.loadCpuPct),
     otherCpuPct: lat(r => r.otherCpuPct),
     rampMs: lat(r => r.rampMs),
